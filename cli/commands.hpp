@@ -1,0 +1,13 @@
+// Each subcommand lives in its own cli/cmd_*.cpp and registers itself here. A
+// command's callback throws preflight::Error for user errors; main() turns that into
+// one line on stderr and exit code 1.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace preflight::cli {
+
+void register_model(CLI::App& app);
+void register_version(CLI::App& app);
+
+}  // namespace preflight::cli
