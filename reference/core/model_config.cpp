@@ -39,6 +39,7 @@ void validate(const ModelConfig& c) {
       fail("field 'kv_lora_rank' = ", c.kv_lora_rank, ": expected less than hidden_size (", c.hidden_size, ")");
     if (c.position == PositionKind::learned)
       fail("field 'position_embedding' = learned: MLA requires rope (its decoupled rotary key)");
+    if (c.qk_norm) fail("field 'qk_norm' = true: expected false with MLA (its q and kv latents are normalised already)");
   } else {
     require_positive(c.num_key_value_heads, "num_key_value_heads");
     require_positive(c.head_dim, "head_dim");

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Quick start, command 2 (and what CI runs): install what is missing, build everything,
+# run every test. GPU tests skip cleanly when no GPU is visible. Extra arguments go to
+# ctest (e.g. -L exhaustive, -LE heavy).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh || exit 1
+jobs=$(nproc 2>/dev/null || echo 2)
+ctest --test-dir build --output-on-failure -j"$jobs" "$@" 2>&1 | tee build/ctest.log
+status=${PIPESTATUS[0]}
+# Measured bounds and counts the tests print (ulp bounds, exhaustive sweeps, totals).
+log=build/Testing/Temporary/LastTest.log
+if [ -f "$log" ]; then
+  echo
+  echo "== measured by the tests =="
+  grep -h -E '^\[ *(ulp|exhaustive|params|bound|measured) *\]' "$log" | sort -u || true
+  echo
+  grep -E '^[0-9]+% tests passed|^Total Test time|tests skipped|Not Run|Skipped' build/ctest.log | tail -n 3 || true
+fi
+exit "$status"

@@ -1,0 +1,108 @@
+// The preflight binary end to end: exit codes, one-line errors, JSON output.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "reference/core/atomic_file.hpp"
+#include "tests/core/test_util.hpp"
+
+namespace preflight {
+namespace {
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string binary() {
+  const char* bin = std::getenv("PREFLIGHT_BIN");
+  return bin ? bin : "build/cli/preflight";
+}
+
+CliResult run(const std::string& args) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string out_path = (dir / ("pf-out-" + std::to_string(::getpid()))).string();
+  const std::string err_path = (dir / ("pf-err-" + std::to_string(::getpid()))).string();
+  const std::string cmd = binary() + " " + args + " >" + out_path + " 2>" + err_path;
+  const int status = std::system(cmd.c_str());
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_file(out_path);
+  r.err = read_file(err_path);
+  std::filesystem::remove(out_path);
+  std::filesystem::remove(err_path);
+  return r;
+}
+
+void expect_one_line_error(const CliResult& r, const std::string& fragment) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "exactly one line: " << r.err;
+  EXPECT_EQ(r.err.rfind("preflight: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+}
+
+std::string temp_file(const std::string& name, const std::string& contents) {
+  const auto path = std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name);
+  write_file_atomic(path.string(), contents);
+  return path.string();
+}
+
+TEST(Cli, ModelDefaultPrintsDeepSeekAccounting) {
+  const CliResult r = run("model");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("deepseek-v3-671b"), std::string::npos);
+  EXPECT_NE(r.out.find("671.026 B"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ModelJsonIsMachineReadable) {
+  const CliResult r = run("model --config llama3-405b --json --seq-len 8192");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["flops_per_token"]["seq_len"], 8192);
+  const double total = j["parameters"]["total_without_mtp"]["total"].get<double>();
+  EXPECT_NEAR(total / 405e9, 1.0, 0.01);
+}
+
+TEST(Cli, ModelAcceptsHuggingFaceConfigPath) {
+  const CliResult r = run("model --json --config " + test::data_path("hf-deepseek-v3-config.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_NEAR(j["parameters"]["total_without_mtp"]["total"].get<double>() / 671.0e9, 1.0, 0.001);
+}
+
+TEST(Cli, VersionAndHelp) {
+  EXPECT_EQ(run("version").exit_code, 0);
+  const CliResult help = run("model --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--config"), std::string::npos);
+}
+
+TEST(Cli, BadInputsGiveOneLineAndNonZeroExit) {
+  expect_one_line_error(run("model --config no-such-model"), "'no-such-model' is neither a file nor a models preset");
+  expect_one_line_error(run("model --config " + temp_file("truncated.json", "{\"format\": \"preflight-mo")),
+                        "invalid JSON");
+  expect_one_line_error(run("model --config " + temp_file("garbage.json", "\x01\x02 not json")), "invalid JSON");
+  expect_one_line_error(
+      run("model --config " + temp_file("bad-topk.json", "{\"format\":\"preflight-model/1\",\"attention_kind\":\"gqa\","
+                                                          "\"vocab_size\":10,\"hidden_size\":8,\"num_hidden_layers\":1,"
+                                                          "\"num_attention_heads\":2,\"intermediate_size\":16,"
+                                                          "\"n_routed_experts\":4,\"num_experts_per_tok\":5,"
+                                                          "\"moe_intermediate_size\":4}")),
+      "num_experts_per_tok");
+  expect_one_line_error(run("model --seq-len -3"), "--seq-len");
+  expect_one_line_error(run("no-such-command"), "");
+  expect_one_line_error(run("model --config " + std::filesystem::temp_directory_path().string()),
+                        "neither a file nor a models preset");
+}
+
+}  // namespace
+}  // namespace preflight
