@@ -9,5 +9,9 @@ namespace preflight::cli {
 
 void register_model(CLI::App& app);
 void register_version(CLI::App& app);
+void register_sim(CLI::App& app);
+void register_plan(CLI::App& app);
+void register_faults(CLI::App& app);
+void register_check(CLI::App& app);
 
 }  // namespace preflight::cli

@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Help for every subcommand");
   preflight::cli::register_model(app);
   preflight::cli::register_version(app);
+  preflight::cli::register_sim(app);
+  preflight::cli::register_plan(app);
+  preflight::cli::register_faults(app);
+  preflight::cli::register_check(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -21,10 +21,7 @@ struct CliResult {
   std::string err;
 };
 
-std::string binary() {
-  const char* bin = std::getenv("PREFLIGHT_BIN");
-  return bin ? bin : "build/cli/preflight";
-}
+std::string binary() { return test::preflight_binary(); }
 
 CliResult run(const std::string& args) {
   const auto dir = std::filesystem::temp_directory_path();

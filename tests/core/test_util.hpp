@@ -8,10 +8,10 @@
 
 namespace preflight::test {
 
-inline std::string source_dir() {
-  const char* dir = std::getenv("PREFLIGHT_SOURCE_DIR");
-  return dir ? dir : ".";
-}
+inline std::string source_dir() { return PREFLIGHT_SOURCE_DIR_PATH; }
+
+// The preflight binary built with these tests.
+inline std::string preflight_binary() { return PREFLIGHT_BIN_PATH; }
 
 inline std::string data_path(const std::string& name) { return source_dir() + "/tests/data/" + name; }
 

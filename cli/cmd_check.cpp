@@ -1,0 +1,274 @@
+// `preflight check`: the launch readiness report for model + cluster + layout. It runs
+// the timing simulator (sim/api.hpp) for one step, feeds its throughput and checkpoint
+// size into the fault Monte Carlo (sim/faults/), prints every number with the
+// assumptions behind it, and compares the result with the stored golden in
+// goldens/check/. Exit status 1 when a stage does not fit in memory or a value deviates
+// from its golden beyond the golden's stated tolerance.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "reference/core/atomic_file.hpp"
+#include "reference/core/config_io.hpp"
+#include "reference/core/error.hpp"
+#include "sim/api.hpp"
+#include "sim/faults/fault_model.hpp"
+#include "sim/faults/monte_carlo.hpp"
+#include "sim/faults/report.hpp"
+
+namespace preflight::cli {
+
+namespace {
+
+using nlohmann::json;
+using namespace preflight::faults;
+
+constexpr const char* kGoldenFormat = "preflight-check-golden/1";
+constexpr const char* kRegenerate = "scripts/regen_check_goldens.sh";
+
+struct CheckOptions {
+  std::string model = "deepseek-v3-671b";
+  std::string cluster = "h800-2048";
+  std::string layout = "deepseek-v3-dualpipe";
+  std::string faults = "deepseek-v3-2048";
+  double tokens = 14.8e12;
+  int64_t trials = 2000;
+  uint64_t seed = 1;
+  int threads = 0;
+  std::string golden;  // default: goldens/check/<model>__<cluster>__<layout>.json
+  bool update_golden = false;
+  bool no_golden = false;
+  bool json_out = false;
+};
+
+// One compared value: the golden stores value and the absolute tolerance.
+struct Checked {
+  std::string name;
+  double value = 0;
+  double abs_tol = 0;
+  std::string why;  // where the tolerance comes from
+};
+
+std::string stem(const std::string& name_or_path) { return std::filesystem::path(name_or_path).stem().string(); }
+
+std::string golden_path(const CheckOptions& o) {
+  if (!o.golden.empty()) return o.golden;
+  return "goldens/check/" + stem(o.model) + "__" + stem(o.cluster) + "__" + stem(o.layout) + ".json";
+}
+
+std::string command_line(const CheckOptions& o) {
+  char seed[32];
+  std::snprintf(seed, sizeof seed, "%llu", static_cast<unsigned long long>(o.seed));
+  char tokens[32];
+  std::snprintf(tokens, sizeof tokens, "%g", o.tokens);
+  return "preflight check --model " + o.model + " --cluster " + o.cluster + " --layout " + o.layout + " --faults " + o.faults +
+         " --tokens " + tokens + " --trials " + std::to_string(o.trials) + " --seed " + seed;
+}
+
+void run_check(const CheckOptions& o) {
+  if (o.trials < 1) fail("option --trials = ", o.trials, ": expected an integer >= 1");
+  if (!(o.tokens > 0)) fail("option --tokens = ", o.tokens, ": expected a positive token budget");
+  if (o.update_golden && o.no_golden) fail("options --update-golden and --no-golden conflict: give one");
+
+  // --- one step on the simulator ---
+  const ModelConfig model = load_model_config(o.model);
+  const sim::ClusterConfig cluster = sim::load_cluster(o.cluster);
+  const sim::LayoutConfig layout = sim::load_layout(o.layout);
+  const sim::SimReport rep = sim::simulate(model, cluster, layout);
+  if (!(rep.step_time_s > 0) || !(rep.tokens_per_step > 0))
+    fail("simulator report: step_time_s = ", rep.step_time_s, ", tokens_per_step = ", rep.tokens_per_step, ": expected positive values");
+
+  // --- the whole run under faults ---
+  FaultModel fm = load_fault_model(o.faults);
+  fm.job.gpus = rep.num_gpus;
+  if (fm.job.gpus % fm.job.gpus_per_node != 0) fm.job.gpus_per_node = cluster.gpus_per_node;
+  if (rep.checkpoint_bytes > 0) fm.checkpoint.size_bytes = rep.checkpoint_bytes;
+  validate(fm, o.faults + " (with the simulator's GPU count and checkpoint size)");
+  RunSpec spec;
+  spec.step_time_s = rep.step_time_s;
+  spec.work_s = o.tokens / rep.tokens_per_step * rep.step_time_s;
+  McOptions mc;
+  mc.trials = o.trials;
+  mc.seed = o.seed;
+  mc.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  mc.record_timeline = false;
+  const McSummary s = run_monte_carlo(fm, spec, mc);
+
+  // --- the values compared with the golden ---
+  // Simulator outputs are deterministic and printed to 6 significant digits: a relative
+  // tolerance of 1e-5 flags any change of the model, cluster, layout or cost model.
+  // Monte Carlo outputs are exact for a fixed seed and trial count; their tolerance is the
+  // 95% half-width of the mean (1.96·sd/√n, percentiles: 3× that), so only a change larger
+  // than the simulation's own noise fails.
+  std::vector<Checked> vals;
+  auto det = [&](const std::string& n, double v) { vals.push_back({n, round6(v), round6(std::max(1e-5 * std::fabs(v), 1e-12)), "deterministic, 1e-5 relative"}); };
+  auto mcv = [&](const std::string& n, double v, double sd, double k) {
+    const double half = 1.96 * sd / std::sqrt(static_cast<double>(s.trials));
+    vals.push_back({n, round6(v), round6(std::max(k * half, 1e-9)), k == 1 ? "95% CI of the mean" : "3x the 95% CI of the mean"});
+  };
+  det("step_time_s", rep.step_time_s);
+  det("bubble_fraction", rep.bubble_fraction);
+  det("mfu", rep.mfu);
+  det("tokens_per_s_per_gpu", rep.tokens_per_s_per_gpu);
+  det("checkpoint_bytes", fm.checkpoint.size_bytes);
+  det("failure_free_days", spec.work_s / 86400.0);
+  for (const sim::StageMemory& m : rep.memory) det("memory_total_bytes.rank" + std::to_string(m.stage), m.total_bytes);
+  mcv("wall_days.mean", s.wall_days.mean, s.wall_days.stddev, 1);
+  mcv("wall_days.p5", s.wall_days.p5, s.wall_days.stddev, 3);
+  mcv("wall_days.p50", s.wall_days.p50, s.wall_days.stddev, 3);
+  mcv("wall_days.p95", s.wall_days.p95, s.wall_days.stddev, 3);
+  mcv("goodput.mean", s.goodput.mean, s.goodput.stddev, 1);
+  mcv("goodput.p5", s.goodput.p5, s.goodput.stddev, 3);
+  mcv("goodput.p95", s.goodput.p95, s.goodput.stddev, 3);
+  mcv("interruptions.mean", s.interruptions.mean, s.interruptions.stddev, 1);
+
+  std::vector<std::string> problems;
+  for (const sim::StageMemory& m : rep.memory)
+    if (!m.fits)
+      problems.push_back("pipeline rank " + std::to_string(m.stage) + " needs " + std::to_string(m.total_bytes / 1073741824.0) +
+                         " GiB > " + std::to_string(m.capacity_bytes / 1073741824.0) + " GiB");
+  if (!rep.fits && problems.empty()) problems.push_back("the simulator reports that the layout does not fit");
+
+  // --- golden ---
+  const std::string gpath = golden_path(o);
+  std::vector<std::string> golden_lines;
+  if (o.update_golden) {
+    json g;
+    g["format"] = kGoldenFormat;
+    g["regenerate"] = kRegenerate;
+    g["command"] = command_line(o);
+    g["tolerance_rule"] = "simulator values: 1e-5 relative (deterministic); Monte Carlo means: 95% CI half-width 1.96*sd/sqrt(trials); percentiles: 3x that";
+    json v = json::object();
+    for (const Checked& c : vals) v[c.name] = {{"value", c.value}, {"abs_tol", c.abs_tol}};
+    g["values"] = v;
+    g["fits"] = rep.fits;
+    write_file_atomic(gpath, g.dump(2) + "\n");
+    golden_lines.push_back("golden written: " + gpath);
+  } else if (!o.no_golden) {
+    if (!std::filesystem::exists(gpath)) {
+      problems.push_back("no golden at " + gpath + " (create it with " + kRegenerate + ", or pass --no-golden)");
+    } else {
+      json g;
+      try {
+        g = json::parse(read_file(gpath));
+      } catch (const json::parse_error& e) {
+        fail(gpath, ": not valid JSON: ", e.what());
+      }
+      if (g.value("format", "") != kGoldenFormat)
+        fail(gpath, ": field 'format' = ", g.value("format", json("")).dump(), ": expected \"", kGoldenFormat, "\" (regenerate with ", kRegenerate, ")");
+      const json& gv = g.at("values");
+      for (const Checked& c : vals) {
+        if (!gv.contains(c.name)) {
+          problems.push_back("golden has no value '" + c.name + "' (regenerate with " + kRegenerate + ")");
+          continue;
+        }
+        const double want = gv[c.name].at("value").get<double>();
+        const double tol = gv[c.name].at("abs_tol").get<double>();
+        const bool ok = std::fabs(c.value - want) <= tol;
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "  %-32s %16.6g %16.6g %12.3g  %s", c.name.c_str(), c.value, want, tol, ok ? "ok" : "DEVIATES");
+        golden_lines.push_back(buf);
+        if (!ok) problems.push_back("'" + c.name + "' = " + std::to_string(c.value) + " deviates from golden " + std::to_string(want) + " by more than " + std::to_string(tol));
+      }
+      if (g.value("fits", true) != rep.fits) problems.push_back("memory fit differs from the golden");
+    }
+  }
+
+  // --- report ---
+  const CheckpointPlan& ck = fm.checkpoint;
+  if (o.json_out) {
+    json j;
+    j["format"] = "preflight-check-report/1";
+    j["command"] = command_line(o);
+    j["simulator"] = rep.to_json();
+    j["faults"] = summary_to_json(fm, s, {"simulator", o.tokens, rep.tokens_per_step, rep.step_time_s, "simulator report"}, nullptr);
+    j["fault_model"] = to_json(fm);
+    j["problems"] = problems;
+    j["ready"] = problems.empty();
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("launch readiness: %s on %s (%lld GPUs), layout %s\n", rep.model.c_str(), rep.cluster.c_str(),
+                static_cast<long long>(rep.num_gpus), rep.layout.c_str());
+    std::printf("  PP %lld  TP %lld  EP %lld  DP %lld (expert DP %lld)  ZeRO-%lld  schedule %s, batch %lld x %lld tokens\n\n",
+                static_cast<long long>(rep.pp), static_cast<long long>(rep.tp), static_cast<long long>(rep.ep),
+                static_cast<long long>(rep.dp), static_cast<long long>(rep.expert_dp), static_cast<long long>(rep.zero_stage),
+                rep.schedule.c_str(), static_cast<long long>(rep.global_batch_size), static_cast<long long>(rep.seq_len));
+    std::printf("memory per pipeline rank (GiB):\n");
+    for (const sim::StageMemory& m : rep.memory)
+      std::printf("  rank %-3lld %8.2f of %6.2f  %s\n", static_cast<long long>(m.stage), m.total_bytes / 1073741824.0,
+                  m.capacity_bytes / 1073741824.0, m.fits ? "fits" : "DOES NOT FIT");
+    std::printf("\none step (timing simulator):\n");
+    std::printf("  step time %.3f s, bubble %.2f%%, MFU %.2f%%, %.1f tokens/s per GPU, %.4g tokens/step\n", rep.step_time_s,
+                100 * rep.bubble_fraction, 100 * rep.mfu, rep.tokens_per_s_per_gpu, rep.tokens_per_step);
+    std::printf("  %.4g tokens: %.2f days failure-free\n\n", o.tokens, spec.work_s / 86400.0);
+    std::printf("whole run under faults (%s, %lld trials, seed %llu):\n", fm.name.c_str(), static_cast<long long>(s.trials),
+                static_cast<unsigned long long>(s.seed));
+    std::printf("  wall-clock days  mean %.2f  p5 %.2f  p50 %.2f  p95 %.2f\n", s.wall_days.mean, s.wall_days.p5, s.wall_days.p50, s.wall_days.p95);
+    std::printf("  goodput          mean %.2f%%  p5 %.2f%%  p95 %.2f%%\n", 100 * s.goodput.mean, 100 * s.goodput.p5, 100 * s.goodput.p95);
+    std::printf("  interruptions    mean %.1f  p5 %.0f  p95 %.0f\n\n", s.interruptions.mean, s.interruptions.p5, s.interruptions.p95);
+    std::printf("checkpoint plan: %s every %.0f min, %.2f TB (simulator: weights + optimizer state), write %.1f s at %g GB/s, "
+                "stall %.1f s, load %.1f s at %g GB/s, keep last %lld%s\n\n",
+                ck.async ? "async" : "sync", ck.interval_s / 60, ck.size_bytes / 1e12, ck.write_s(), ck.write_GBps, ck.stall_s(),
+                ck.read_s(), ck.read_GBps, static_cast<long long>(ck.keep_last),
+                ck.keep_every_n > 0 ? (" + every " + std::to_string(ck.keep_every_n) + "th kept forever").c_str() : "");
+    std::printf("assumptions:\n");
+    std::printf("  - throughput is the simulator's steady state for the final batch (%lld sequences); the batch ramp and the\n"
+                "    context-extension phases are not modelled; 1-2%% day/night throughput drift is ignored\n",
+                static_cast<long long>(rep.global_batch_size));
+    std::printf("  - failure rates: %s, measured on %lld GPUs over %g days; per_gpu classes scale with GPU count,\n"
+                "    network switch/cable with GPU count x fat-tree tiers (%lld here vs %lld), planned maintenance and loss spikes per job\n",
+                fm.reference_source.c_str(), static_cast<long long>(fm.reference_gpus), fm.reference_days,
+                static_cast<long long>(fabric_tiers(fm.job.gpus, fm.job.switch_radix)),
+                static_cast<long long>(fabric_tiers(fm.reference_gpus, fm.job.switch_radix)));
+    std::printf("  - failures are a Poisson process in wall-clock time; a failure during recovery restarts the recovery\n");
+    std::printf("  - recovery: requeue %.0f s + rendezvous %.0f s + checkpoint load + warm-up %.0f s; %lld hot-spare nodes "
+                "(swap %.0f s), repair %.0f h\n",
+                fm.recovery.requeue_s, fm.recovery.rendezvous_s, fm.recovery.warmup_s,
+                static_cast<long long>(fm.recovery.hot_spare_nodes), fm.recovery.spare_swap_s, fm.recovery.repair_h);
+    std::printf("  - detection: NCCL watchdog %.0f s; cross-DP check every %.0f s, p = %g per check; loss alert %g + %g steps\n",
+                fm.detection.watchdog_timeout_s, fm.detection.cross_dp_check_interval_s, fm.detection.cross_dp_detect_probability,
+                fm.detection.loss_alert_steps, fm.detection.loss_observe_steps);
+    std::printf("  - storage bandwidths (%g GB/s write, %g GB/s read) are planning figures from the fault model, not measurements\n\n",
+                ck.write_GBps, ck.read_GBps);
+    if (!golden_lines.empty()) {
+      std::printf("golden %s:\n", gpath.c_str());
+      if (!o.update_golden) std::printf("  %-32s %16s %16s %12s\n", "value", "now", "golden", "tolerance");
+      for (const std::string& l : golden_lines) std::printf("%s\n", l.c_str());
+      std::printf("\n");
+    }
+    std::printf("%s\n", problems.empty() ? "READY: every stage fits and every value matches its golden"
+                                         : ("NOT READY: " + std::to_string(problems.size()) + " problem(s)").c_str());
+    for (const std::string& p : problems) std::printf("  - %s\n", p.c_str());
+  }
+  std::fflush(stdout);
+  if (!problems.empty()) fail("check failed: ", problems.front(), problems.size() > 1 ? " (and more, see the report)" : "");
+}
+
+}  // namespace
+
+void register_check(CLI::App& app) {
+  auto o = std::make_shared<CheckOptions>();
+  auto* cmd = app.add_subcommand("check", "Launch readiness report (memory, step time, MFU, days and goodput under faults) vs goldens");
+  cmd->add_option("--model", o->model, "Model preset or config path")->capture_default_str();
+  cmd->add_option("--cluster", o->cluster, "Hardware preset (configs/hardware) or path")->capture_default_str();
+  cmd->add_option("--layout", o->layout, "Layout preset (configs/layouts) or path")->capture_default_str();
+  cmd->add_option("--faults", o->faults, "Fault model preset (configs/faults) or path")->capture_default_str();
+  cmd->add_option("--tokens", o->tokens, "Token budget")->capture_default_str();
+  cmd->add_option("--trials", o->trials, "Monte Carlo trials")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Worker threads (results do not depend on it)");
+  cmd->add_option("--golden", o->golden, "Golden file (default goldens/check/<model>__<cluster>__<layout>.json)");
+  cmd->add_flag("--update-golden", o->update_golden, "Write the golden instead of comparing (see " + std::string(kRegenerate) + ")");
+  cmd->add_flag("--no-golden", o->no_golden, "Skip the golden comparison");
+  cmd->add_flag("--json", o->json_out, "Print machine-readable JSON");
+  cmd->callback([o] { run_check(*o); });
+}
+
+}  // namespace preflight::cli

@@ -1,0 +1,367 @@
+// Parsing, validation and rate scaling of the fault model (see fault_model.hpp).
+#include "sim/faults/fault_model.hpp"
+
+#include <cmath>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "reference/core/error.hpp"
+#include "reference/core/presets.hpp"
+
+namespace preflight::faults {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kFormat = "preflight-faults/1";
+
+// Reads one JSON object strictly: every key must be consumed, every value checked.
+class ObjectReader {
+ public:
+  ObjectReader(const json& j, std::string origin, std::string path) : j_(j), origin_(std::move(origin)), path_(std::move(path)) {
+    if (!j_.is_object()) fail(origin_, ": field '", path_, "': expected a JSON object");
+  }
+
+  bool has(const std::string& key) const { return j_.contains(key); }
+
+  double number(const std::string& key, double fallback, double lo, double hi, bool required = false) {
+    seen_.insert(key);
+    if (!j_.contains(key)) {
+      if (required) fail(origin_, ": field '", field(key), "' is missing: expected a number in [", lo, ", ", hi, "]");
+      return fallback;
+    }
+    const json& v = j_.at(key);
+    if (!v.is_number()) fail(origin_, ": field '", field(key), "' = ", v.dump(), ": expected a number in [", lo, ", ", hi, "]");
+    const double x = v.get<double>();
+    if (!(x >= lo && x <= hi) || !std::isfinite(x))
+      fail(origin_, ": field '", field(key), "' = ", v.dump(), ": expected a number in [", lo, ", ", hi, "]");
+    return x;
+  }
+
+  int64_t integer(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {
+    seen_.insert(key);
+    if (!j_.contains(key)) return fallback;
+    const json& v = j_.at(key);
+    if (!v.is_number_integer()) fail(origin_, ": field '", field(key), "' = ", v.dump(), ": expected an integer in [", lo, ", ", hi, "]");
+    const int64_t x = v.get<int64_t>();
+    if (x < lo || x > hi) fail(origin_, ": field '", field(key), "' = ", x, ": expected an integer in [", lo, ", ", hi, "]");
+    return x;
+  }
+
+  bool boolean(const std::string& key, bool fallback) {
+    seen_.insert(key);
+    if (!j_.contains(key)) return fallback;
+    const json& v = j_.at(key);
+    if (!v.is_boolean()) fail(origin_, ": field '", field(key), "' = ", v.dump(), ": expected true or false");
+    return v.get<bool>();
+  }
+
+  std::string text(const std::string& key, const std::string& fallback, bool required = false) {
+    seen_.insert(key);
+    if (!j_.contains(key)) {
+      if (required) fail(origin_, ": field '", field(key), "' is missing: expected a string");
+      return fallback;
+    }
+    const json& v = j_.at(key);
+    if (!v.is_string()) fail(origin_, ": field '", field(key), "' = ", v.dump(), ": expected a string");
+    return v.get<std::string>();
+  }
+
+  std::string choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed) {
+    const std::string s = text(key, fallback);
+    for (const auto& a : allowed)
+      if (s == a) return s;
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    fail(origin_, ": field '", field(key), "' = \"", s, "\": expected one of ", list);
+  }
+
+  const json& child(const std::string& key) {
+    seen_.insert(key);
+    static const json empty = json::object();
+    return j_.contains(key) ? j_.at(key) : empty;
+  }
+
+  std::string field(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  const std::string& origin() const { return origin_; }
+
+  // Rejects keys nobody asked for (typos must not be silently ignored).
+  void finish() const {
+    for (const auto& [key, value] : j_.items()) {
+      (void)value;
+      if (!seen_.count(key)) fail(origin_, ": field '", field(key), "' is not a known field");
+    }
+  }
+
+ private:
+  const json& j_;
+  std::string origin_;
+  std::string path_;
+  std::set<std::string> seen_;
+};
+
+constexpr double kBig = 1e12;
+
+Scaling scaling_from(const std::string& s) {
+  if (s == "per_gpu") return Scaling::per_gpu;
+  if (s == "fabric") return Scaling::fabric;
+  return Scaling::per_job;
+}
+
+Detection detection_from(const std::string& s) {
+  if (s == "crash") return Detection::crash;
+  if (s == "watchdog") return Detection::watchdog;
+  if (s == "cross_dp_check") return Detection::cross_dp_check;
+  if (s == "loss_alert") return Detection::loss_alert;
+  return Detection::planned;
+}
+
+void check_range(const std::string& origin, const std::string& field, double value, double lo, double hi) {
+  if (!(value >= lo && value <= hi) || !std::isfinite(value))
+    fail(origin, ": field '", field, "' = ", value, ": expected a number in [", lo, ", ", hi, "]");
+}
+
+}  // namespace
+
+const char* to_string(Scaling s) {
+  switch (s) {
+    case Scaling::per_gpu: return "per_gpu";
+    case Scaling::fabric: return "fabric";
+    case Scaling::per_job: return "per_job";
+  }
+  return "?";
+}
+
+const char* to_string(Detection d) {
+  switch (d) {
+    case Detection::crash: return "crash";
+    case Detection::watchdog: return "watchdog";
+    case Detection::cross_dp_check: return "cross_dp_check";
+    case Detection::loss_alert: return "loss_alert";
+    case Detection::planned: return "planned";
+  }
+  return "?";
+}
+
+int64_t fabric_tiers(int64_t gpus, int64_t switch_radix) {
+  // A t-tier fat tree of radix-k switches connects 2·(k/2)^t endpoints.
+  const double half = static_cast<double>(switch_radix) / 2.0;
+  double reach = static_cast<double>(switch_radix);
+  int64_t tiers = 1;
+  while (reach < static_cast<double>(gpus) && tiers < 16) {
+    reach *= half;
+    ++tiers;
+  }
+  return tiers;
+}
+
+double job_rate_per_hour(const FaultModel& m, const FaultClass& c) {
+  const double gpu_ratio = static_cast<double>(m.job.gpus) / static_cast<double>(m.reference_gpus);
+  switch (c.scaling) {
+    case Scaling::per_gpu: return c.rate_per_hour_ref * gpu_ratio;
+    case Scaling::fabric:
+      return c.rate_per_hour_ref * gpu_ratio * static_cast<double>(fabric_tiers(m.job.gpus, m.job.switch_radix)) /
+             static_cast<double>(fabric_tiers(m.reference_gpus, m.job.switch_radix));
+    case Scaling::per_job: return c.rate_per_hour_ref;
+  }
+  return 0;
+}
+
+double job_rate_per_gpu_hour(const FaultModel& m, const FaultClass& c) {
+  return job_rate_per_hour(m, c) / static_cast<double>(m.job.gpus);
+}
+
+void validate(const FaultModel& m, const std::string& origin) {
+  if (m.reference_gpus < 1) fail(origin, ": field 'reference.gpus' = ", m.reference_gpus, ": expected an integer >= 1");
+  check_range(origin, "reference.days", m.reference_days, 1e-6, 1e5);
+  if (m.job.gpus < 1 || m.job.gpus > 10000000) fail(origin, ": field 'job.gpus' = ", m.job.gpus, ": expected an integer in [1, 10000000]");
+  if (m.job.gpus_per_node < 1 || m.job.gpus % m.job.gpus_per_node != 0)
+    fail(origin, ": field 'job.gpus_per_node' = ", m.job.gpus_per_node, ": expected a positive divisor of job.gpus (", m.job.gpus, ")");
+  if (m.job.switch_radix < 4 || m.job.switch_radix % 2 != 0)
+    fail(origin, ": field 'job.switch_radix' = ", m.job.switch_radix, ": expected an even integer >= 4");
+  const CheckpointPlan& c = m.checkpoint;
+  check_range(origin, "checkpoint.interval_s", c.interval_s, 1, 1e8);
+  check_range(origin, "checkpoint.size_bytes", c.size_bytes, 0, 1e18);
+  check_range(origin, "checkpoint.bytes_per_param", c.bytes_per_param, 0.125, 64);
+  check_range(origin, "checkpoint.write_GBps", c.write_GBps, 1e-6, 1e9);
+  check_range(origin, "checkpoint.read_GBps", c.read_GBps, 1e-6, 1e9);
+  check_range(origin, "checkpoint.async_stall_s", c.async_stall_s, 0, 1e6);
+  if (c.keep_last < 1 || c.keep_last > 1000000) fail(origin, ": field 'checkpoint.keep_last' = ", c.keep_last, ": expected an integer in [1, 1000000]");
+  if (c.keep_every_n < 0) fail(origin, ": field 'checkpoint.keep_every_n' = ", c.keep_every_n, ": expected an integer >= 0 (0 = none)");
+  const RecoveryPlan& r = m.recovery;
+  check_range(origin, "recovery.requeue_s", r.requeue_s, 0, 1e7);
+  check_range(origin, "recovery.rendezvous_s", r.rendezvous_s, 0, 1e7);
+  check_range(origin, "recovery.warmup_s", r.warmup_s, 0, 1e7);
+  check_range(origin, "recovery.spare_swap_s", r.spare_swap_s, 0, 1e7);
+  if (r.hot_spare_nodes < 0) fail(origin, ": field 'recovery.hot_spare_nodes' = ", r.hot_spare_nodes, ": expected an integer >= 0");
+  check_range(origin, "recovery.repair_h", r.repair_h, 0, 1e5);
+  const DetectionPlan& d = m.detection;
+  check_range(origin, "detection.watchdog_timeout_s", d.watchdog_timeout_s, 0, 1e7);
+  check_range(origin, "detection.cross_dp_check_interval_s", d.cross_dp_check_interval_s, 1, 1e8);
+  check_range(origin, "detection.cross_dp_detect_probability", d.cross_dp_detect_probability, 1e-6, 1);
+  check_range(origin, "detection.loss_alert_steps", d.loss_alert_steps, 0, 1e7);
+  check_range(origin, "detection.loss_observe_steps", d.loss_observe_steps, 0, 1e7);
+  if (m.classes.empty()) fail(origin, ": field 'classes' is empty: expected at least one failure class");
+  std::set<std::string> names;
+  for (size_t i = 0; i < m.classes.size(); ++i) {
+    const FaultClass& f = m.classes[i];
+    const std::string at = "classes[" + std::to_string(i) + "]";
+    if (f.name.empty()) fail(origin, ": field '", at, ".name' is empty: expected an identifier");
+    if (!names.insert(f.name).second) fail(origin, ": field '", at, ".name' = \"", f.name, "\": expected a unique name (used twice)");
+    check_range(origin, at + ".rate", f.rate_per_hour_ref, 0, 1e9);
+    check_range(origin, at + ".detection_delay_s", f.detection_delay_s, 0, 1e7);
+    check_range(origin, at + ".extra_downtime_s", f.extra_downtime_s, 0, 1e8);
+  }
+}
+
+FaultModel parse_fault_model(const std::string& json_text, const std::string& origin) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    fail(origin, ": not valid JSON: ", e.what());
+  }
+  ObjectReader top(j, origin, "");
+  const std::string format = top.text("format", "", true);
+  if (format != kFormat) fail(origin, ": field 'format' = \"", format, "\": expected \"", kFormat, "\"");
+  FaultModel m;
+  m.description = top.text("description", "");
+  top.text("comment", "");
+
+  ObjectReader ref(top.child("reference"), origin, "reference");
+  m.reference_gpus = ref.integer("gpus", 0, 1, 10000000);
+  if (m.reference_gpus == 0) fail(origin, ": field 'reference.gpus' is missing: expected the GPU count the rates were measured on");
+  m.reference_days = ref.number("days", 0, 1e-6, 1e5, true);
+  m.reference_source = ref.text("source", "");
+  ref.finish();
+
+  ObjectReader job(top.child("job"), origin, "job");
+  m.job.gpus = job.integer("gpus", m.reference_gpus, 1, 10000000);
+  m.job.gpus_per_node = job.integer("gpus_per_node", 8, 1, 1024);
+  m.job.switch_radix = job.integer("switch_radix", 64, 4, 1024);
+  job.finish();
+
+  ObjectReader ck(top.child("checkpoint"), origin, "checkpoint");
+  CheckpointPlan& c = m.checkpoint;
+  c.interval_s = ck.number("interval_s", c.interval_s, 1, 1e8);
+  c.async = ck.choice("mode", "async", {"async", "sync"}) == "async";
+  c.size_bytes = ck.number("size_bytes", 0, 0, 1e18);
+  c.bytes_per_param = ck.number("bytes_per_param", c.bytes_per_param, 0.125, 64);
+  c.write_GBps = ck.number("write_GBps", c.write_GBps, 1e-6, 1e9);
+  c.read_GBps = ck.number("read_GBps", c.read_GBps, 1e-6, 1e9);
+  c.async_stall_s = ck.number("async_stall_s", c.async_stall_s, 0, 1e6);
+  c.keep_last = ck.integer("keep_last", c.keep_last, 1, 1000000);
+  c.keep_every_n = ck.integer("keep_every_n", c.keep_every_n, 0, 1000000000);
+  ck.finish();
+
+  ObjectReader rc(top.child("recovery"), origin, "recovery");
+  RecoveryPlan& r = m.recovery;
+  r.requeue_s = rc.number("requeue_s", r.requeue_s, 0, 1e7);
+  r.rendezvous_s = rc.number("rendezvous_s", r.rendezvous_s, 0, 1e7);
+  r.warmup_s = rc.number("warmup_s", r.warmup_s, 0, 1e7);
+  r.spare_swap_s = rc.number("spare_swap_s", r.spare_swap_s, 0, 1e7);
+  r.hot_spare_nodes = rc.integer("hot_spare_nodes", r.hot_spare_nodes, 0, 1000000);
+  r.repair_h = rc.number("repair_h", r.repair_h, 0, 1e5);
+  rc.finish();
+
+  ObjectReader dt(top.child("detection"), origin, "detection");
+  DetectionPlan& d = m.detection;
+  d.watchdog_timeout_s = dt.number("watchdog_timeout_s", d.watchdog_timeout_s, 0, 1e7);
+  d.cross_dp_check_interval_s = dt.number("cross_dp_check_interval_s", d.cross_dp_check_interval_s, 1, 1e8);
+  d.cross_dp_detect_probability = dt.number("cross_dp_detect_probability", d.cross_dp_detect_probability, 1e-6, 1);
+  d.loss_alert_steps = dt.number("loss_alert_steps", d.loss_alert_steps, 0, 1e7);
+  d.loss_observe_steps = dt.number("loss_observe_steps", d.loss_observe_steps, 0, 1e7);
+  dt.finish();
+
+
+  const json& classes = top.child("classes");
+  if (!classes.is_array() || classes.empty())
+    fail(origin, ": field 'classes' ", classes.is_array() ? "is empty" : "is missing or not an array", ": expected a list of failure classes");
+  const double ref_hours = m.reference_days * 24.0;
+  for (size_t i = 0; i < classes.size(); ++i) {
+    const std::string at = "classes[" + std::to_string(i) + "]";
+    ObjectReader cr(classes[i], origin, at);
+    FaultClass f;
+    f.name = cr.text("name", "", true);
+    f.label = cr.text("label", f.name);
+    cr.text("comment", "");
+    const std::string scaling = cr.choice("scaling", "per_gpu", {"per_gpu", "fabric", "per_job"});
+    f.scaling = scaling_from(scaling);
+    const int given = int(cr.has("count")) + int(cr.has("rate_per_gpu_hour")) + int(cr.has("rate_per_job_hour"));
+    if (given != 1)
+      fail(origin, ": class '", f.name, "': expected exactly one of 'count' (events over the reference job), 'rate_per_gpu_hour', 'rate_per_job_hour' (", given, " given)");
+    if (cr.has("count")) {
+      f.rate_per_hour_ref = cr.number("count", 0, 0, kBig) / ref_hours;
+    } else if (cr.has("rate_per_gpu_hour")) {
+      if (f.scaling == Scaling::per_job)
+        fail(origin, ": field '", at, ".rate_per_gpu_hour' given with scaling per_job: expected rate_per_job_hour");
+      f.rate_per_hour_ref = cr.number("rate_per_gpu_hour", 0, 0, 1) * static_cast<double>(m.reference_gpus);
+    } else {
+      if (f.scaling != Scaling::per_job)
+        fail(origin, ": field '", at, ".rate_per_job_hour' given with scaling ", scaling, ": expected rate_per_gpu_hour");
+      f.rate_per_hour_ref = cr.number("rate_per_job_hour", 0, 0, kBig);
+    }
+    f.detection = detection_from(cr.choice("detection", "crash", {"crash", "watchdog", "cross_dp_check", "loss_alert", "planned"}));
+    f.detection_delay_s = cr.number("detection_delay_s", 0, 0, 1e7);
+    if (f.detection != Detection::crash && cr.has("detection_delay_s"))
+      fail(origin, ": field '", at, ".detection_delay_s' only applies to detection \"crash\" (this class uses \"",
+           to_string(f.detection), "\", whose delay comes from the 'detection' section)");
+    f.replace_node = cr.boolean("replace_node", false);
+    f.extra_downtime_s = cr.number("extra_downtime_s", 0, 0, 1e8);
+    cr.finish();
+    m.classes.push_back(f);
+  }
+  top.finish();
+  validate(m, origin);
+  return m;
+}
+
+FaultModel load_fault_model(const std::string& name_or_path) {
+  std::string origin;
+  const std::string text = load_preset_or_file("faults", name_or_path, &origin);
+  FaultModel m = parse_fault_model(text, origin);
+  m.name = name_or_path;
+  return m;
+}
+
+nlohmann::json to_json(const FaultModel& m) {
+  json j;
+  j["format"] = kFormat;
+  j["description"] = m.description;
+  j["reference"] = {{"gpus", m.reference_gpus}, {"days", m.reference_days}, {"source", m.reference_source}};
+  j["job"] = {{"gpus", m.job.gpus}, {"gpus_per_node", m.job.gpus_per_node}, {"switch_radix", m.job.switch_radix}};
+  const CheckpointPlan& c = m.checkpoint;
+  j["checkpoint"] = {{"interval_s", c.interval_s},     {"mode", c.async ? "async" : "sync"},
+                     {"size_bytes", c.size_bytes},     {"bytes_per_param", c.bytes_per_param},
+                     {"write_GBps", c.write_GBps},     {"read_GBps", c.read_GBps},
+                     {"async_stall_s", c.async_stall_s}, {"keep_last", c.keep_last},
+                     {"keep_every_n", c.keep_every_n}};
+  const RecoveryPlan& r = m.recovery;
+  j["recovery"] = {{"requeue_s", r.requeue_s},       {"rendezvous_s", r.rendezvous_s},
+                   {"warmup_s", r.warmup_s},         {"spare_swap_s", r.spare_swap_s},
+                   {"hot_spare_nodes", r.hot_spare_nodes}, {"repair_h", r.repair_h}};
+  const DetectionPlan& d = m.detection;
+  j["detection"] = {{"watchdog_timeout_s", d.watchdog_timeout_s},
+                    {"cross_dp_check_interval_s", d.cross_dp_check_interval_s},
+                    {"cross_dp_detect_probability", d.cross_dp_detect_probability},
+                    {"loss_alert_steps", d.loss_alert_steps},
+                    {"loss_observe_steps", d.loss_observe_steps}};
+  json classes = json::array();
+  for (const FaultClass& f : m.classes) {
+    json cj = {{"name", f.name}, {"label", f.label}, {"scaling", to_string(f.scaling)}, {"detection", to_string(f.detection)},
+               {"replace_node", f.replace_node}, {"extra_downtime_s", f.extra_downtime_s}};
+    if (f.scaling == Scaling::per_job) {
+      cj["rate_per_job_hour"] = f.rate_per_hour_ref;
+    } else {
+      cj["rate_per_gpu_hour"] = f.rate_per_hour_ref / static_cast<double>(m.reference_gpus);
+    }
+    if (f.detection == Detection::crash) cj["detection_delay_s"] = f.detection_delay_s;
+    classes.push_back(cj);
+  }
+  j["classes"] = classes;
+  return j;
+}
+
+}  // namespace preflight::faults

@@ -1,0 +1,99 @@
+#include "sim/planner.hpp"
+
+#include <algorithm>
+
+#include "reference/core/error.hpp"
+
+namespace preflight::sim {
+
+std::vector<int64_t> balanced_stage_layers(int64_t layers, int64_t stages) {
+  std::vector<int64_t> out(stages, layers / stages);
+  int64_t extra = layers % stages;
+  // Hand out the remainder from the middle outwards.
+  for (int64_t i = 0; extra > 0 && i < stages; ++i) {
+    const int64_t s = stages / 2 + ((i % 2 == 0) ? i / 2 : -(i + 1) / 2);
+    if (s <= 0 || s >= stages - 1) continue;
+    ++out[s];
+    --extra;
+  }
+  for (int64_t s = 0; extra > 0; s = (s + 1) % stages, --extra) ++out[s];
+  return out;
+}
+
+PlanResult plan(const ModelConfig& model, const ClusterConfig& cluster, const PlanOptions& o) {
+  if (o.global_batch_size <= 0) fail("plan: global batch = ", o.global_batch_size, ": expected a positive integer");
+  const int64_t seq = o.seq_len > 0 ? o.seq_len : model.max_position_embeddings;
+  PlanResult result;
+  std::vector<PlanEntry> fitting;
+  const bool moe = model.is_moe();
+  const std::vector<Schedule> schedules = {Schedule::one_f_one_b, Schedule::interleaved_1f1b, Schedule::zb_h1,
+                                           Schedule::dualpipe};
+  std::vector<Precision> precisions = {Precision::bf16};
+  if (cluster.fp8_tflops > 0) precisions.push_back(Precision::fp8);
+  for (int64_t pp : {1, 2, 4, 8, 16, 32}) {
+    for (int64_t tp : {1, 2, 4, 8}) {
+      if (tp > cluster.gpus_per_node || cluster.num_gpus % (pp * tp) != 0) continue;
+      const int64_t dp = cluster.num_gpus / (pp * tp);
+      std::vector<int64_t> eps = {1};
+      if (moe)
+        for (int64_t ep = 2; ep <= std::min<int64_t>(dp, model.n_routed_experts); ep *= 2) eps.push_back(ep);
+      for (int64_t ep : eps) {
+        for (Schedule sched : schedules) {
+          if (pp == 1 && sched != Schedule::one_f_one_b) continue;
+          for (int64_t mbs : {1, 2, 4}) {
+            for (Recompute rc : {Recompute::none, Recompute::selective, Recompute::full}) {
+              for (Precision prec : precisions) {
+                for (int64_t zero : {1, 3}) {
+                  ++result.enumerated;
+                  LayoutConfig l;
+                  l.pp = pp;
+                  l.tp = tp;
+                  l.ep = ep;
+                  l.vpp = sched == Schedule::interleaved_1f1b ? 2 : 1;
+                  l.schedule = sched;
+                  l.micro_batch_size = mbs;
+                  l.global_batch_size = o.global_batch_size;
+                  l.seq_len = seq;
+                  l.recompute = rc;
+                  l.precision = prec;
+                  l.zero_stage = zero;
+                  l.max_nodes_per_token = moe ? 4 : 0;
+                  if (prec == Precision::fp8) {
+                    l.dispatch_bytes_per_elem = 1;
+                    l.adam_moment_bytes = 2;
+                  }
+                  const int64_t stages = pp * l.vpp;
+                  if (model.num_hidden_layers % stages != 0)
+                    l.stage_layers = balanced_stage_layers(model.num_hidden_layers, stages);
+                  l.name = detail::concat("pp", pp, l.vpp > 1 ? "v2" : "", "-tp", tp, "-ep", ep, "-", to_string(sched),
+                                          "-mbs", mbs, "-", to_string(rc), "-", to_string(prec), "-zero", zero);
+                  try {
+                    SimOptions so;
+                    so.max_simulated_microbatches = 4 * pp;
+                    so.stop_if_out_of_memory = true;
+                    SimReport r = simulate(model, cluster, l, so);
+                    if (!r.fits) {
+                      ++result.out_of_memory;
+                      continue;
+                    }
+                    fitting.push_back(PlanEntry{l, std::move(r)});
+                  } catch (const Error&) {
+                    ++result.invalid;
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  std::stable_sort(fitting.begin(), fitting.end(), [](const PlanEntry& a, const PlanEntry& b) {
+    return a.report.step_time_s < b.report.step_time_s;
+  });
+  if (fitting.size() > o.top) fitting.resize(o.top);
+  result.best = std::move(fitting);
+  return result;
+}
+
+}  // namespace preflight::sim

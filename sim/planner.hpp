@@ -1,0 +1,37 @@
+// Layout planner: enumerate parallel layouts for a model, a cluster and a global batch,
+// simulate each, drop those that violate a constraint or do not fit, rank by step time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/api.hpp"
+
+namespace preflight::sim {
+
+struct PlanOptions {
+  int64_t global_batch_size = 0;  // sequences per step
+  int64_t seq_len = 0;            // 0: the model's max_position_embeddings
+  size_t top = 10;
+};
+
+struct PlanEntry {
+  LayoutConfig layout;
+  SimReport report;
+};
+
+struct PlanResult {
+  int64_t enumerated = 0;   // candidate layouts
+  int64_t invalid = 0;      // rejected by a constraint (divisibility, micro-batches, ...)
+  int64_t out_of_memory = 0;
+  std::vector<PlanEntry> best;  // fitting layouts, fastest first, at most `top`
+};
+
+// Stage assignment for layers that do not divide evenly: the remainder goes to the
+// middle stages, since the first holds the embedding and the last the head (and MTP).
+std::vector<int64_t> balanced_stage_layers(int64_t layers, int64_t stages);
+
+PlanResult plan(const ModelConfig& model, const ClusterConfig& cluster, const PlanOptions& options);
+
+}  // namespace preflight::sim

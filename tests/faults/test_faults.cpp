@@ -1,0 +1,417 @@
+// Fault model and Monte Carlo (sim/faults/): closed forms, determinism, bad inputs,
+// and the Llama 3 sanity check. No timing assertions.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "reference/core/atomic_file.hpp"
+#include "reference/core/error.hpp"
+#include "reference/core/presets.hpp"
+#include "sim/faults/fault_model.hpp"
+#include "sim/faults/monte_carlo.hpp"
+#include "sim/faults/report.hpp"
+
+namespace preflight::faults {
+namespace {
+
+using nlohmann::json;
+
+// A job with one crash class of rate λ (per job-hour), no detection delay, no recovery
+// cost and free synchronous checkpoints: the textbook renewal model.
+json single_class_model(double rate_per_hour, double interval_s) {
+  return {
+      {"format", "preflight-faults/1"},
+      {"reference", {{"gpus", 1024}, {"days", 1}}},
+      {"job", {{"gpus", 1024}}},
+      {"checkpoint", {{"interval_s", interval_s}, {"mode", "sync"}, {"size_bytes", 0}, {"keep_last", 1}}},
+      {"recovery", {{"requeue_s", 0}, {"rendezvous_s", 0}, {"warmup_s", 0}, {"spare_swap_s", 0}}},
+      {"classes", json::array({{{"name", "crash"}, {"rate_per_job_hour", rate_per_hour}, {"scaling", "per_job"},
+                                 {"detection", "crash"}, {"detection_delay_s", 0}}})},
+  };
+}
+
+FaultModel parse(const json& j) { return parse_fault_model(j.dump(), "test"); }
+
+struct MeanSe {
+  double mean = 0, se = 0;
+};
+MeanSe mean_se(const std::vector<double>& x) {
+  const Distribution d = summarize(x);
+  return {d.mean, d.stddev / std::sqrt(static_cast<double>(x.size()))};
+}
+
+// Confidence bound used throughout: a mean of n i.i.d. trials is normal to within the
+// CLT, so |mean − μ| ≤ 4·s/√n fails with probability 6e-5 for a random seed. The seed
+// is fixed, so the outcome is deterministic; the bound says it is not a lucky seed.
+constexpr double kZ = 4.0;
+
+// ---------------------------------------------------------------------------
+// Closed forms for one class of rate λ, checkpoint interval τ, work W (a multiple of τ),
+// zero overheads. Each τ-segment is retried until a failure-free τ occurs:
+//   P(segment succeeds on a try)   = e^{−λτ}
+//   failures per segment           = e^{λτ} − 1            (geometric)
+//   work lost per failure          = E[X | X < τ], X ~ Exp(λ) = 1/λ − τ/(e^{λτ} − 1) ≈ τ/2 − λτ²/12
+//   E[interruptions]               = (W/τ)(e^{λτ} − 1)
+//   E[wall]                        = W + E[interruptions]·E[lost] = (W/τ)(e^{λτ} − 1)/λ
+//   goodput (ratio of means)       = W/E[wall] = λτ/(e^{λτ} − 1)
+// ---------------------------------------------------------------------------
+TEST(FaultsAnalytic, SingleClassMatchesRenewalClosedForms) {
+  const double lambda_per_h = 0.1, tau_h = 1.0, work_h = 1000.0;
+  const FaultModel m = parse(single_class_model(lambda_per_h, tau_h * 3600));
+  RunSpec spec;
+  spec.work_s = work_h * 3600;
+  const int n = 4000;
+  std::vector<double> counts, walls_h, losts_h;
+  for (int i = 0; i < n; ++i) {
+    const TrialResult r = simulate_trial(m, spec, 12345, i, nullptr);
+    counts.push_back(r.interruptions[0]);
+    walls_h.push_back(r.wall_s / 3600);
+    losts_h.push_back(r.lost_work_s[0] / 3600);
+    // Exact bookkeeping: wall-clock = useful + lost + downtime + stalls.
+    ASSERT_NEAR(r.wall_s, r.useful_s + r.lost_work_s[0] + r.downtime_s[0] + r.checkpoint_stall_s, 1e-6 * r.wall_s);
+    ASSERT_EQ(r.useful_s, spec.work_s);
+  }
+  const double e = std::exp(lambda_per_h * tau_h) - 1;
+  const double expect_count = work_h / tau_h * e;
+  const double expect_lost_per_failure_h = 1 / lambda_per_h - tau_h / e;
+  const double expect_wall_h = work_h / tau_h * e / lambda_per_h;
+  const double expect_goodput = lambda_per_h * tau_h / e;
+
+  const MeanSe c = mean_se(counts);
+  EXPECT_NEAR(c.mean, expect_count, kZ * c.se) << "interruptions";
+  EXPECT_LT(kZ * c.se, 0.01 * expect_count) << "CI too loose to mean anything";
+
+  const MeanSe w = mean_se(walls_h);
+  EXPECT_NEAR(w.mean, expect_wall_h, kZ * w.se) << "wall-clock";
+
+  // Lost work per failure: ratio estimator R = ΣL/ΣN; its standard error (delta method)
+  // is sqrt(Σ(L_i − R·N_i)²)/ΣN (the trials are i.i.d., the failures within one are too).
+  double sum_l = 0, sum_n = 0;
+  for (int i = 0; i < n; ++i) {
+    sum_l += losts_h[i];
+    sum_n += counts[i];
+  }
+  const double ratio = sum_l / sum_n;
+  double ss = 0;
+  for (int i = 0; i < n; ++i) ss += (losts_h[i] - ratio * counts[i]) * (losts_h[i] - ratio * counts[i]);
+  const double ratio_se = std::sqrt(ss) / sum_n;
+  EXPECT_NEAR(ratio, expect_lost_per_failure_h, kZ * ratio_se) << "lost work per failure";
+  EXPECT_NEAR(ratio, tau_h / 2, lambda_per_h * tau_h * tau_h / 12 + kZ * ratio_se) << "≈ interval/2";
+
+  // Goodput: W / mean wall, its SE from the wall-clock's by the delta method.
+  const double g = work_h / w.mean;
+  EXPECT_NEAR(g, expect_goodput, kZ * g * w.se / w.mean) << "goodput";
+}
+
+TEST(FaultsAnalytic, FixedWindowCountIsPoisson) {
+  // Arrivals are Poisson over wall-clock (also during recovery), so a window of T hours
+  // holds λT interruptions on average, whatever the recovery cost; SE = sqrt(λT/n).
+  json j = single_class_model(0.5, 1800);
+  j["recovery"]["requeue_s"] = 600;
+  const FaultModel m = parse(j);
+  RunSpec spec;
+  spec.max_wall_s = 100 * 3600.0;
+  spec.work_s = spec.max_wall_s;
+  McOptions o;
+  o.trials = 2000;
+  const McSummary s = run_monte_carlo(m, spec, o);
+  const double expect = 0.5 * 100;
+  EXPECT_NEAR(s.interruptions.mean, expect, kZ * std::sqrt(expect / o.trials) + 0.5 * 600 / 3600.0);
+}
+
+// ---------------------------------------------------------------------------
+// Determinism
+// ---------------------------------------------------------------------------
+TEST(FaultsDeterminism, SameSeedSameBitsAnyThreadCount) {
+  const FaultModel m = load_fault_model("deepseek-v3-2048");
+  FaultModel sized = m;
+  sized.checkpoint.size_bytes = 5.5e12;
+  RunSpec spec;
+  spec.work_s = 55 * 86400.0;
+  spec.step_time_s = 20;
+  McOptions a;
+  a.trials = 300;
+  a.seed = 7;
+  a.threads = 1;
+  McOptions b = a;
+  b.threads = 3;
+  const json ja = summary_to_json(sized, run_monte_carlo(sized, spec, a), {}, nullptr);
+  const json jb = summary_to_json(sized, run_monte_carlo(sized, spec, b), {}, nullptr);
+  const json jc = summary_to_json(sized, run_monte_carlo(sized, spec, a), {}, nullptr);
+  EXPECT_EQ(ja.dump(), jb.dump());
+  EXPECT_EQ(ja.dump(), jc.dump());
+  const McSummary s1 = run_monte_carlo(sized, spec, a);
+  const McSummary s2 = run_monte_carlo(sized, spec, b);
+  ASSERT_EQ(s1.wall_days_samples.size(), s2.wall_days_samples.size());
+  for (size_t i = 0; i < s1.wall_days_samples.size(); ++i) ASSERT_EQ(s1.wall_days_samples[i], s2.wall_days_samples[i]) << i;
+  McOptions c = a;
+  c.seed = 8;
+  EXPECT_NE(run_monte_carlo(sized, spec, c).wall_days.mean, s1.wall_days.mean);
+}
+
+// ---------------------------------------------------------------------------
+// Bad inputs: one line naming the field and the expectation.
+// ---------------------------------------------------------------------------
+struct BadCase {
+  const char* name;
+  const char* pointer;  // JSON pointer into the llama3-54d preset
+  json value;           // null: remove the key
+  const char* expect;   // substring of the message
+};
+
+TEST(FaultsValidation, BadInputsRejectedWithOneLine) {
+  const json base = json::parse(*preset_text("faults", "llama3-54d"));
+  const std::vector<BadCase> cases = {
+      {"format", "/format", "preflight-faults/2", "field 'format'"},
+      {"negative_count", "/classes/0/count", -1, "classes[0].count"},
+      {"unknown_field", "/checkpoint/intervl_s", 60, "'checkpoint.intervl_s' is not a known field"},
+      {"bad_detection", "/classes/1/detection", "crashh", "expected one of crash, watchdog"},
+      {"two_rates", "/classes/2/rate_per_gpu_hour", 1e-6, "exactly one of"},
+      {"keep_last_zero", "/checkpoint/keep_last", 0, "checkpoint.keep_last"},
+      {"interval_zero", "/checkpoint/interval_s", 0, "checkpoint.interval_s"},
+      {"probability_zero", "/detection/cross_dp_detect_probability", 0, "cross_dp_detect_probability"},
+      {"gpus_per_node", "/job/gpus_per_node", 3, "job.gpus_per_node"},
+      {"duplicate_name", "/classes/1/name", "faulty_gpu", "unique name"},
+      {"delay_on_watchdog", "/classes/10/detection_delay_s", 5, "only applies to detection \"crash\""},
+      {"mode", "/checkpoint/mode", "lazy", "checkpoint.mode"},
+      {"bandwidth_string", "/checkpoint/write_GBps", "fast", "checkpoint.write_GBps"},
+      {"missing_reference_days", "/reference/days", nullptr, "reference.days"},
+      {"empty_classes", "/classes", json::array(), "classes"},
+      {"per_job_with_gpu_rate", "/classes/12/rate_per_gpu_hour", 1e-6, "exactly one of"},
+  };
+  for (const BadCase& c : cases) {
+    json j = base;
+    const json::json_pointer ptr(c.pointer);
+    if (c.value.is_null()) {
+      j[ptr.parent_pointer()].erase(ptr.back());
+    } else {
+      j[ptr] = c.value;
+    }
+    try {
+      parse_fault_model(j.dump(), "bad.json");
+      ADD_FAILURE() << c.name << ": accepted";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(c.expect), std::string::npos) << c.name << ": " << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << c.name << ": " << msg;
+      EXPECT_EQ(msg.rfind("bad.json", 0), 0u) << c.name << ": " << msg;
+    }
+  }
+  EXPECT_THROW(parse_fault_model("{not json", "x"), Error);
+  EXPECT_THROW(load_fault_model("no-such-fault-preset"), Error);
+}
+
+TEST(FaultsValidation, PresetsRoundTripThroughJson) {
+  for (const std::string& name : preset_names("faults")) {
+    const FaultModel a = load_fault_model(name);
+    const FaultModel b = parse_fault_model(to_json(a).dump(), "round trip");
+    EXPECT_EQ(to_json(a).dump(), to_json(b).dump()) << name;
+  }
+}
+
+std::string preflight_bin() {
+  if (const char* env = std::getenv("PREFLIGHT_BIN")) return env;
+#ifdef PREFLIGHT_BIN_PATH
+  return PREFLIGHT_BIN_PATH;
+#else
+  return "";
+#endif
+}
+
+std::string run_cli(const std::string& args, int* rc) {
+  const std::string cmd = preflight_bin() + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t k = fread(buf, 1, sizeof buf, p)) out.append(buf, k);
+  const int status = pclose(p);
+  *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+TEST(FaultsCli, ErrorsAreOneLineAndExitOne) {
+  if (preflight_bin().empty()) GTEST_SKIP() << "PREFLIGHT_BIN not set";
+  int rc = 0;
+  std::string out = run_cli("faults --trials 10", &rc);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("no run length"), std::string::npos) << out;
+  EXPECT_EQ(out.find('\n'), out.size() - 1) << out;
+  out = run_cli("faults --train-days 10 --trials 0", &rc);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("--trials"), std::string::npos) << out;
+  out = run_cli("faults --train-days 10 --trials 20 --seed 3 --threads 1 --json", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  int rc2 = 0;
+  EXPECT_EQ(out, run_cli("faults --train-days 10 --trials 20 --seed 3 --threads 2 --json", &rc2));
+  EXPECT_EQ(json::parse(out)["trials"], 20);
+}
+
+// ---------------------------------------------------------------------------
+// Llama 3 sanity: 16384 GPUs, 54 days, its published counts as input.
+// ---------------------------------------------------------------------------
+TEST(FaultsLlama3, Reproduces466InterruptionsAndOver90PercentEffective) {
+  const FaultModel m = load_fault_model("llama3-54d");
+  RunSpec spec;
+  spec.max_wall_s = 54 * 86400.0;
+  spec.work_s = spec.max_wall_s;
+  McOptions o;
+  o.trials = 400;
+  o.threads = 2;
+  const McSummary s = run_monte_carlo(m, spec, o);
+  // Poisson count over the window: SE = sqrt(466/n).
+  EXPECT_NEAR(s.interruptions.mean, 466.0, kZ * std::sqrt(466.0 / o.trials) + 0.5);
+  double planned = 0;
+  for (const ClassSummary& c : s.classes)
+    if (c.name == "planned_maintenance") planned = c.interruptions_mean;
+  EXPECT_NEAR(planned, 47.0, kZ * std::sqrt(47.0 / o.trials) + 0.1);
+  EXPECT_GT(s.goodput.mean, 0.90);
+  EXPECT_GT(s.goodput.p5, 0.89);
+  // With the seed's quoted 30-minute interval the same inputs give 88-90%: the seed's
+  // "88% effective time" for Llama 3.1 and Meta's ">90%" differ by this choice.
+  FaultModel m30 = m;
+  m30.checkpoint.interval_s = 1800;
+  const McSummary s30 = run_monte_carlo(m30, spec, o);
+  EXPECT_GT(s30.goodput.mean, 0.88);
+  EXPECT_LT(s30.goodput.mean, 0.90);
+  std::printf("llama3-54d: interruptions %.1f, effective time %.2f%% (20 min ckpt), %.2f%% (30 min)\n",
+              s.interruptions.mean, 100 * s.goodput.mean, 100 * s30.goodput.mean);
+}
+
+TEST(FaultsLlama3, SameRatesOn2048GpusFor60Days) {
+  FaultModel m = load_fault_model("llama3-54d");
+  m.job.gpus = 2048;
+  double expect = 0;
+  for (const FaultClass& c : m.classes) expect += job_rate_per_hour(m, c) * 60 * 24;
+  // per-GPU classes: 372 × (2048/16384) × 60/54; switch/cable also × 2/3 tiers; planned 47 × 60/54.
+  const double per_gpu = (419.0 - 35.0) / 8 * 60 / 54, fabric = 35.0 / 8 * 60 / 54 * 2 / 3, planned = 47.0 * 60 / 54;
+  EXPECT_NEAR(expect, per_gpu + fabric + planned, 1e-9);
+  EXPECT_EQ(fabric_tiers(2048, 64), 2);
+  EXPECT_EQ(fabric_tiers(16384, 64), 3);
+  RunSpec spec;
+  spec.max_wall_s = 60 * 86400.0;
+  spec.work_s = spec.max_wall_s;
+  McOptions o;
+  o.trials = 1000;
+  o.threads = 2;
+  const McSummary s = run_monte_carlo(m, spec, o);
+  EXPECT_NEAR(s.interruptions.mean, expect, kZ * std::sqrt(expect / o.trials) + 0.1);
+  std::printf("2048 GPUs x 60 days with Llama 3 rates: %.1f interruptions (%.1f unexpected), goodput %.2f%% (p5 %.2f%%)\n",
+              s.interruptions.mean, per_gpu + fabric, 100 * s.goodput.mean, 100 * s.goodput.p5);
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoint interval: agreement with Young/Daly where it holds, not where it does not.
+// ---------------------------------------------------------------------------
+TEST(FaultsInterval, SweepAgreesWithYoungDalyForCrashes) {
+  json j = single_class_model(1.0 / 24, 1800);
+  j["checkpoint"]["size_bytes"] = 60e9;  // 60 s synchronous write at 1 GB/s: δ = 60 s
+  j["checkpoint"]["write_GBps"] = 1.0;
+  const FaultModel m = parse(j);
+  RunSpec spec;
+  spec.work_s = 20 * 86400.0;
+  McOptions o;
+  o.trials = 150;
+  o.threads = 2;
+  const IntervalSweep sw = sweep_checkpoint_interval(m, spec, o);
+  EXPECT_NEAR(sw.young_daly_interval_s, std::sqrt(2 * 60.0 * 86400), 1e-6);
+  // The cost is flat near the optimum (×√2 costs 6% of the overhead), so allow two grid steps.
+  EXPECT_GE(sw.best_interval_s, sw.young_daly_interval_s / 2.01);
+  EXPECT_LE(sw.best_interval_s, sw.young_daly_interval_s * 2.01);
+}
+
+TEST(FaultsInterval, SilentCorruptionWithOneKeptCheckpointBreaksYoungDaly) {
+  json j = single_class_model(1.0 / 24, 1800);
+  j["classes"][0]["detection"] = "cross_dp_check";
+  j["classes"][0].erase("detection_delay_s");
+  j["detection"] = {{"cross_dp_check_interval_s", 3600}, {"cross_dp_detect_probability", 0.5}};
+  j["checkpoint"]["size_bytes"] = 60e9;
+  j["checkpoint"]["write_GBps"] = 1.0;
+  const FaultModel m = parse(j);
+  EXPECT_NEAR(mean_cross_dp_detection_s(m.detection), 1.5 * 3600, 1e-9);
+  RunSpec spec;
+  spec.work_s = 4 * 86400.0;
+  McOptions o;
+  o.trials = 100;
+  o.threads = 2;
+  const IntervalSweep sw = sweep_checkpoint_interval(m, spec, o);
+  EXPECT_GE(sw.best_interval_s, 2 * sw.young_daly_interval_s);
+  ASSERT_FALSE(sw.caveats.empty());
+  EXPECT_NE(sw.caveats.back().find("keep_last = 1"), std::string::npos) << sw.caveats.back();
+  // Keeping more checkpoints brings the optimum back down.
+  FaultModel many = m;
+  many.checkpoint.keep_last = 48;
+  const IntervalSweep sw2 = sweep_checkpoint_interval(many, spec, o);
+  EXPECT_LT(sw2.best_interval_s, sw.best_interval_s);
+}
+
+TEST(FaultsCorruption, RollbackGoesPastTheCorruption) {
+  // Corruption detected on the first check (q = 1): with many checkpoints kept, the
+  // lost work is onset→detection plus onset→previous checkpoint, never more than
+  // interval + check interval per event.
+  json j = single_class_model(0.2, 1800);
+  j["classes"][0]["detection"] = "cross_dp_check";
+  j["classes"][0].erase("detection_delay_s");
+  j["detection"] = {{"cross_dp_check_interval_s", 900}, {"cross_dp_detect_probability", 1.0}};
+  j["checkpoint"]["keep_last"] = 10;
+  const FaultModel m = parse(j);
+  RunSpec spec;
+  spec.work_s = 50 * 3600.0;
+  for (int i = 0; i < 200; ++i) {
+    const TrialResult r = simulate_trial(m, spec, 99, i, nullptr);
+    ASSERT_EQ(r.rollbacks_beyond_kept, 0);
+    ASSERT_LE(r.lost_work_s[0], r.interruptions[0] * (1800.0 + 900.0) + 1e-6);
+  }
+}
+
+TEST(FaultsReport, SvgAndTextRender) {
+  FaultModel m = load_fault_model("deepseek-v3-2048");
+  m.checkpoint.size_bytes = 5.5e12;
+  RunSpec spec;
+  spec.work_s = 50 * 86400.0;
+  McOptions o;
+  o.trials = 50;
+  const McSummary s = run_monte_carlo(m, spec, o);
+  const std::string svg = render_svg(m, s);
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  const std::string text = format_text(m, s, {}, nullptr);
+  EXPECT_NE(text.find("goodput"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace preflight::faults
+
+namespace preflight::faults {
+namespace {
+
+// `preflight check` against the stored goldens (run from the source directory).
+TEST(FaultsCheck, GoldensMatchAndATamperedGoldenFails) {
+  if (preflight_bin().empty()) GTEST_SKIP() << "PREFLIGHT_BIN not set";
+  const char* src = std::getenv("PREFLIGHT_SOURCE_DIR");
+  const std::string root = src ? std::string(src) + "/" : "";
+  for (const char* layout : {"deepseek-v3-dualpipe", "seed-pp16-ep32-dp4"}) {
+    int rc = -1;
+    const std::string golden = root + "goldens/check/deepseek-v3-671b__h800-2048__" + layout + ".json";
+    const std::string out = run_cli(std::string("check --cluster h800-2048 --layout ") + layout + " --golden " + golden, &rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("READY"), std::string::npos) << out;
+  }
+  json g = json::parse(read_file(root + "goldens/check/deepseek-v3-671b__h800-2048__deepseek-v3-dualpipe.json"));
+  EXPECT_EQ(g["format"], "preflight-check-golden/1");
+  EXPECT_EQ(g["regenerate"], "scripts/regen_check_goldens.sh");
+  g["values"]["goodput.mean"]["value"] = g["values"]["goodput.mean"]["value"].get<double>() + 0.01;
+  const std::string tampered = testing::TempDir() + "tampered_golden.json";
+  write_file_atomic(tampered, g.dump());
+  int rc = -1;
+  const std::string out = run_cli("check --cluster h800-2048 --layout deepseek-v3-dualpipe --golden " + tampered, &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("goodput.mean"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace preflight::faults

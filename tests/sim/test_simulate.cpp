@@ -1,0 +1,113 @@
+// Whole-step simulations: the DeepSeek-V3 layout fits and overlaps, reports are
+// deterministic, OOM names the biggest consumers, and the goldens reproduce exactly.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "reference/core/atomic_file.hpp"
+#include "reference/core/config_io.hpp"
+#include "sim/api.hpp"
+#include "sim/cost_model.hpp"
+#include "sim/trace.hpp"
+
+namespace preflight::sim {
+namespace {
+
+SimReport deepseek(const std::string& layout = "deepseek-v3-dualpipe", SimOptions o = {}) {
+  return simulate(load_model_config("deepseek-v3-671b"), load_cluster("h800-2048"), load_layout(layout), o);
+}
+
+TEST(Simulate, DeepSeekV3DualPipeFitsAndIsPlausible) {
+  const SimReport r = deepseek();
+  EXPECT_TRUE(r.fits);
+  EXPECT_EQ(r.microbatches, 120);
+  EXPECT_EQ(r.memory.size(), 16u);
+  EXPECT_GT(r.bubble_fraction, 0.0);
+  EXPECT_LT(r.bubble_fraction, 0.3);
+  EXPECT_GT(r.mfu, 0.2);
+  EXPECT_LT(r.mfu, 0.7);
+  EXPECT_GE(r.hfu, r.mfu);  // selective recompute adds work
+  // Conservation: busy + idle = step time on every rank.
+  for (const RankTime& t : r.ranks) {
+    EXPECT_DOUBLE_EQ(t.busy_s + t.idle_s, r.step_time_s);
+    EXPECT_LE(t.compute_s, t.busy_s + 1e-9);
+  }
+  // A checkpoint holds 685B parameters × (FP32 master + two BF16 moments) = 8 B each.
+  EXPECT_NEAR(r.checkpoint_bytes / 1e12, 5.48, 0.05);
+}
+
+TEST(Simulate, DualPipePairHidesAllToAll) {
+  const ModelConfig m = load_model_config("deepseek-v3-671b");
+  const ClusterConfig c = load_cluster("h800-2048");
+  const ResolvedLayout r = resolve_layout(m, c, load_layout("deepseek-v3-dualpipe"));
+  CostModel cost(m, c, r);
+  Step f, x, pair;
+  f.op[0] = Op{Pass::F, 0, 3};
+  x.op[0] = Op{Pass::X, 0, 12};
+  pair.count = 2;
+  pair.op[0] = f.op[0];
+  pair.op[1] = x.op[0];
+  const StepCost sf = cost.step(f), sx = cost.step(x), sp = cost.step(pair);
+  // Alone, a chunk waits for its all-to-all; overlapped, the pair takes less than the
+  // two in sequence and no less than its compute.
+  EXPECT_GT(sf.duration_s, sf.compute_s);
+  EXPECT_LT(sp.duration_s, sf.duration_s + sx.duration_s);
+  EXPECT_GE(sp.duration_s, sp.compute_s);
+  EXPECT_DOUBLE_EQ(sp.compute_s, sf.compute_s + sx.compute_s);
+}
+
+TEST(Simulate, ReportIsDeterministic) {
+  const std::string a = deepseek().to_json().dump();
+  const std::string b = deepseek().to_json().dump();
+  EXPECT_EQ(a, b);
+  SimOptions o;
+  o.keep_spans = true;
+  const SimReport r = deepseek("deepseek-v3-dualpipe", o);
+  EXPECT_EQ(pipeline_svg(r), pipeline_svg(deepseek("deepseek-v3-dualpipe", o)));
+  EXPECT_NE(chrome_trace_json(r).find("traceEvents"), std::string::npos);
+}
+
+TEST(Simulate, OutOfMemoryNamesTheBiggestConsumer) {
+  LayoutConfig l = load_layout("deepseek-v3-dualpipe");
+  l.schedule = Schedule::gpipe;  // all 120 micro-batches' activations at once
+  l.stage_layers.clear();
+  l.stage_layers = {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 1};
+  const SimReport r = simulate(load_model_config("deepseek-v3-671b"), load_cluster("h800-2048"), l);
+  EXPECT_FALSE(r.fits);
+  EXPECT_EQ(r.memory[0].biggest().front().first, "activations");
+}
+
+// Runs a shell command and returns its stdout.
+std::string run(const std::string& cmd) {
+  std::array<char, 4096> buf;
+  std::string out;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  if (!pipe) return out;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0) out.append(buf.data(), n);
+  return out;
+}
+
+TEST(Goldens, SimOutputMatchesExactly) {
+  const char* src = std::getenv("PREFLIGHT_SOURCE_DIR");
+  const char* bin = std::getenv("PREFLIGHT_BIN");
+  if (!src || !*src) src = PREFLIGHT_SOURCE_DIR_DEFAULT;
+  if (!bin || !*bin) bin = PREFLIGHT_BIN_DEFAULT;
+  for (const char* name : {"deepseek-v3-dualpipe", "seed-pp16-ep32-dp4", "llama3-405b-tp8-pp16"}) {
+    const std::string path = std::string(src) + "/goldens/sim/" + name + ".json";
+    const nlohmann::json golden = nlohmann::json::parse(read_file(path));
+    EXPECT_EQ(golden.at("format_version"), 1) << path;
+    const std::string args = golden.at("args").get<std::string>();
+    const nlohmann::json now = nlohmann::json::parse(run(std::string(bin) + " sim " + args + " --json"));
+    EXPECT_EQ(now.dump(2), golden.at("report").dump(2))
+        << name << " differs from its golden; if intended, run scripts/regen_sim_goldens.sh";
+  }
+}
+
+}  // namespace
+}  // namespace preflight::sim
