@@ -13,5 +13,7 @@ void register_sim(CLI::App& app);
 void register_plan(CLI::App& app);
 void register_faults(CLI::App& app);
 void register_check(CLI::App& app);
+void register_parity(CLI::App& app);  // cmd_parity.cpp: needs PREFLIGHT_WITH_CUDA to do work
+void register_train(CLI::App& app);   // cmd_train.cpp: `train` and `corpus`
 
 }  // namespace preflight::cli

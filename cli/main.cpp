@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   preflight::cli::register_plan(app);
   preflight::cli::register_faults(app);
   preflight::cli::register_check(app);
+  preflight::cli::register_parity(app);
+  preflight::cli::register_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -43,6 +43,12 @@ class Reader {
     if (!v.is_number()) bad(key, "a number", v);
     out = v.get<double>();
   }
+  void read(const std::string& key, bool& out) {
+    if (!take(key)) return;
+    const json& v = obj_.at(key);
+    if (!v.is_boolean()) bad(key, "true or false", v);
+    out = v.get<bool>();
+  }
   void read(const std::string& key, std::string& out) {
     if (!take(key)) return;
     const json& v = obj_.at(key);
@@ -94,6 +100,8 @@ const std::map<std::string, Schedule> kScheduleNames = {
 const std::map<std::string, Recompute> kRecomputeNames = {
     {"none", Recompute::none}, {"selective", Recompute::selective}, {"full", Recompute::full}};
 const std::map<std::string, Precision> kPrecisionNames = {{"bf16", Precision::bf16}, {"fp8", Precision::fp8}};
+const std::map<std::string, AttentionKernel> kAttentionKernelNames = {{"flash", AttentionKernel::flash},
+                                                                      {"unfused", AttentionKernel::unfused}};
 
 void require_positive(const std::string& origin, const char* field, double v) {
   if (!(v > 0)) fail(origin, ": field '", field, "' = ", v, ": expected a positive number");
@@ -117,6 +125,11 @@ const char* to_string(Recompute r) {
 const char* to_string(Precision p) {
   for (const auto& [n, v] : kPrecisionNames)
     if (v == p) return n.c_str();
+  return "?";
+}
+const char* to_string(AttentionKernel k) {
+  for (const auto& [n, v] : kAttentionKernelNames)
+    if (v == k) return n.c_str();
   return "?";
 }
 
@@ -191,6 +204,7 @@ LayoutConfig layout_from_json(const json& j, const std::string& origin) {
   r.read("pp", l.pp);
   r.read("vpp", l.vpp);
   r.read("tp", l.tp);
+  r.read("sequence_parallel", l.sequence_parallel);
   r.read("ep", l.ep);
   r.read("dp", l.dp);
   r.read("zero_stage", l.zero_stage);
@@ -200,6 +214,8 @@ LayoutConfig layout_from_json(const json& j, const std::string& origin) {
   r.read_enum("schedule", l.schedule, kScheduleNames);
   r.read_enum("recompute", l.recompute, kRecomputeNames);
   r.read_enum("precision", l.precision, kPrecisionNames);
+  r.read_enum("attention_kernel", l.attention_kernel, kAttentionKernelNames);
+  r.read("dropout", l.dropout);
   r.read("max_nodes_per_token", l.max_nodes_per_token);
   r.read("stage_layers", l.stage_layers);
   r.read("weight_bytes", l.weight_bytes);
@@ -244,6 +260,7 @@ json to_json(const LayoutConfig& l) {
               {"pp", l.pp},
               {"vpp", l.vpp},
               {"tp", l.tp},
+              {"sequence_parallel", l.sequence_parallel},
               {"ep", l.ep},
               {"dp", l.dp},
               {"zero_stage", l.zero_stage},
@@ -253,6 +270,8 @@ json to_json(const LayoutConfig& l) {
               {"schedule", to_string(l.schedule)},
               {"recompute", to_string(l.recompute)},
               {"precision", to_string(l.precision)},
+              {"attention_kernel", to_string(l.attention_kernel)},
+              {"dropout", l.dropout},
               {"max_nodes_per_token", l.max_nodes_per_token},
               {"stage_layers", l.stage_layers},
               {"weight_bytes", l.weight_bytes},

@@ -52,10 +52,16 @@ struct ClusterConfig {
 enum class Schedule { gpipe, one_f_one_b, interleaved_1f1b, zb_h1, zb_h2, dualpipe, dualpipev };
 enum class Recompute { none, selective, full };
 enum class Precision { bf16, fp8 };
+// How the attention core runs. flash: one fused kernel that skips the masked (causal)
+// blocks and keeps only its output and the log-sum-exp for backward. unfused: QKᵀ and
+// PV as batched GEMMs over the full s×s square, softmax (and dropout) as memory-bound
+// kernels in between, the s×s probabilities kept for backward (Megatron-LM 2021).
+enum class AttentionKernel { flash, unfused };
 
 const char* to_string(Schedule s);
 const char* to_string(Recompute r);
 const char* to_string(Precision p);
+const char* to_string(AttentionKernel k);
 
 struct LayoutConfig {
   std::string name;
@@ -64,7 +70,12 @@ struct LayoutConfig {
 
   int64_t pp = 1;           // pipeline ranks
   int64_t vpp = 1;          // model chunks per pipeline rank (interleaved 1F1B; DualPipeV uses 2)
-  int64_t tp = 1;           // tensor parallel (with sequence parallelism)
+  int64_t tp = 1;           // tensor parallel
+  // With tp > 1: the norms, residual adds and dropouts run on 1/tp of the sequence and
+  // their activations are split likewise, with an all-gather / reduce-scatter pair in
+  // place of each all-reduce (Korthikanti et al. 2022; Megatron's --sequence-parallel).
+  // Off: those tensors are replicated on every TP rank (Megatron-LM 2021).
+  bool sequence_parallel = true;
   int64_t ep = 1;           // expert parallel, carved out of the data-parallel ranks
   int64_t dp = 0;           // data parallel; 0 = derived from the GPU count
   int64_t zero_stage = 1;   // 0: replicated; 1: optimizer sharded; 2: + gradients; 3: + weights
@@ -74,6 +85,8 @@ struct LayoutConfig {
   Schedule schedule = Schedule::one_f_one_b;
   Recompute recompute = Recompute::none;
   Precision precision = Precision::bf16;   // GEMM precision
+  AttentionKernel attention_kernel = AttentionKernel::flash;
+  bool dropout = false;   // dropout on the attention probabilities and after attention and MLP (GPT recipe)
   int64_t max_nodes_per_token = 0;         // node-limited routing (V3: 4); 0 = unlimited
   std::vector<int64_t> stage_layers;       // transformer blocks per model stage; empty = even split
 
@@ -105,6 +118,9 @@ struct ResolvedLayout {
   std::vector<int64_t> stage_layers;       // blocks per model stage
   int64_t ep_nodes = 1;          // nodes one EP group spans
   int64_t tokens_per_microbatch() const { return layout.micro_batch_size * layout.seq_len; }
+  // How many ways the hidden-size activations (norms, residuals, hidden dropouts) are
+  // split per GPU: tp with sequence parallelism, 1 without.
+  int64_t hidden_split() const { return layout.sequence_parallel ? layout.tp : 1; }
 };
 
 // Throws preflight::Error naming the violated constraint and its numbers.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <queue>
+#include <utility>
 
 #include "reference/core/accounting.hpp"
 #include "reference/core/error.hpp"
@@ -77,6 +79,8 @@ CostModel::CostModel(const ModelConfig& m, const ClusterConfig& c, const Resolve
       }
     }
   }
+  single_cache_.resize(4 * S);
+  single_known_.assign(4 * S, false);
 }
 
 // All-to-all time of one dispatch or combine for this GPU's tokens, with node-limited
@@ -124,11 +128,29 @@ UnitCost CostModel::block_unit(int64_t layer, bool mtp) const {
   // --- attention half: projections (GEMM), core, two norms + residual (element-wise) ---
   // T counts this GPU's share of the tokens (÷ tp); TP splits the weights instead, so
   // per-GPU FLOPs = per-token FLOPs · all tokens ÷ tp = per-token FLOPs · T.
+  // The norms, residual adds and hidden dropouts see T tokens with sequence
+  // parallelism and all of them (T · tp) on every TP rank without.
+  const double T_hidden = static_cast<double>(layout_.tokens_per_microbatch()) /
+                          static_cast<double>(layout_.hidden_split());
+  const bool unfused = l.attention_kernel == AttentionKernel::unfused;
+  const double mask = l.dropout ? 1.0 : 0.0;
+  const double s = static_cast<double>(l.seq_len);
   const double attn_gemm = bf.attention_gemm * T;
-  const double attn_core = bf.attention_core * T;
-  const double attn_elem_bytes = T * (8.0 * d + 12.0 * d);
-  u.attn_f_s = attn_gemm / gemm_rate_ + attn_core / attn_rate_ + attn_elem_bytes / mem_rate_;
-  u.attn_b_s = attn_gemm / gemm_rate_ + 2.0 * attn_core / attn_rate_ + 2.0 * attn_elem_bytes / mem_rate_;
+  const double attn_core_model = bf.attention_core * T;  // causal: (s + 1)/2 keys per query on average
+  // A flash kernel skips the masked blocks; unfused batched GEMMs compute all s keys.
+  const double attn_core = unfused ? attn_core_model * 2.0 * s / (s + 1.0) : attn_core_model;
+  // Norms (read + write 2d each) and residual adds (read 4d, write 2d), twice; a hidden
+  // dropout writes its 1-byte mask too.
+  const double attn_elem_bytes = T_hidden * (8.0 * d + 12.0 * d + 2.0 * mask * d);
+  // Unfused core: the h/tp heads' s×s scores of every token pass through softmax
+  // (read + write 2 bytes each; backward reads the gradient and the probabilities, writes
+  // one) and dropout (forward: read, write, mask; backward: read gradient and mask, write).
+  const double scores = unfused ? T * static_cast<double>(m.num_attention_heads) * s : 0.0;  // per GPU
+  const double softmax_f_bytes = scores * (4.0 + 5.0 * mask);
+  const double softmax_b_bytes = scores * (6.0 + 5.0 * mask);
+  u.attn_f_s = attn_gemm / gemm_rate_ + attn_core / attn_rate_ + (attn_elem_bytes + softmax_f_bytes) / mem_rate_;
+  u.attn_b_s = attn_gemm / gemm_rate_ + 2.0 * attn_core / attn_rate_ +
+               (2.0 * attn_elem_bytes + softmax_b_bytes) / mem_rate_;
   u.attn_w_s = attn_gemm / gemm_rate_;
 
   // --- MLP half: dense FFN, or router + routed/shared experts ---
@@ -143,7 +165,7 @@ UnitCost CostModel::block_unit(int64_t layer, bool mtp) const {
   u.mlp_f_s = mlp_gemm / gemm_rate_ + router_gemm / bf16_gemm_rate_ + mlp_elem_bytes / mem_rate_;
   u.mlp_b_s = mlp_gemm / gemm_rate_ + router_gemm / bf16_gemm_rate_ + 2.0 * mlp_elem_bytes / mem_rate_;
   u.mlp_w_s = mlp_gemm / gemm_rate_ + router_gemm / bf16_gemm_rate_;
-  u.model_flops = 3.0 * (attn_gemm + mlp_gemm + router_gemm) + 3.0 * attn_core;
+  u.model_flops = 3.0 * (attn_gemm + mlp_gemm + router_gemm) + 3.0 * attn_core_model;
 
   // --- recompute before the backward ---
   if (l.recompute == Recompute::selective) {
@@ -157,13 +179,13 @@ UnitCost CostModel::block_unit(int64_t layer, bool mtp) const {
       u.recompute_s = up / gemm_rate_ + T * 8.0 * d / mem_rate_;
       u.recompute_flops = up;
     } else {
-      // Megatron's selective recompute: the attention core.
-      u.recompute_s = attn_core / attn_rate_;
-      u.recompute_flops = attn_core;
+      // Megatron's selective recompute: the attention core (with its softmax and dropout).
+      u.recompute_s = attn_core / attn_rate_ + softmax_f_bytes / mem_rate_;
+      u.recompute_flops = attn_core_model;
     }
   } else if (l.recompute == Recompute::full) {
     u.recompute_s = u.attn_f_s + u.mlp_f_s;
-    u.recompute_flops = attn_gemm + attn_core + mlp_gemm + router_gemm;
+    u.recompute_flops = attn_gemm + attn_core_model + mlp_gemm + router_gemm;
   }
 
   // --- communication ---
@@ -176,11 +198,14 @@ UnitCost CostModel::block_unit(int64_t layer, bool mtp) const {
   }
   if (l.tp > 1) {
     // Sequence parallelism: an all-gather before and a reduce-scatter after each half,
-    // each moving (tp−1)/tp of the full (T·tp)×d BF16 activation through NVLink.
+    // each moving (tp−1)/tp of the full (T·tp)×d BF16 activation through NVLink. Without
+    // it, one all-reduce after each half (and its conjugate in backward): the same bytes.
     const double full_bytes = T * tp * d * 2.0;
     const double one = (tp - 1.0) / tp * full_bytes / (c.nvlink_GBps * 1e9 * c.collective_efficiency) +
                        (tp - 1.0) * c.nvlink_latency_us * 1e-6;
     u.tp_s = 2.0 * one;
+    // Full recompute runs the forward again, collectives included.
+    if (l.recompute == Recompute::full) u.recompute_tp_s = 2.0 * u.tp_s;
   }
   return u;
 }
@@ -227,43 +252,60 @@ class TaskGraph {
   }
   int last(int chain) const { return last_[chain]; }
 
-  // Greedy list scheduling: a free stream starts its ready task of lowest priority.
+  // Greedy list scheduling: whenever a stream is free it starts, among its tasks whose
+  // dependencies have ended, the one of lowest priority (then lowest index); time moves
+  // from one task end to the next. Event-driven, O(n log n) in the number of tasks.
   StepCost run() const {
     const size_t n = tasks_.size();
     std::vector<double> end(n, -1);
-    std::vector<bool> started(n, false);
+    std::vector<int> waiting(n, 0);               // dependencies not ended yet
+    std::vector<std::vector<int>> dependents(n);
+    for (size_t i = 0; i < n; ++i) {
+      for (int d : {tasks_[i].dep, tasks_[i].dep2}) {
+        if (d < 0) continue;
+        ++waiting[i];
+        dependents[d].push_back(static_cast<int>(i));
+      }
+    }
+    // Ready tasks per stream, lowest (priority, index) first; running tasks by end time.
+    using Key = std::pair<int, int>;
+    std::priority_queue<Key, std::vector<Key>, std::greater<Key>> ready[2];
+    using Running = std::pair<double, int>;
+    std::priority_queue<Running, std::vector<Running>, std::greater<Running>> running;
+    for (size_t i = 0; i < n; ++i)
+      if (waiting[i] == 0) ready[tasks_[i].stream].push({tasks_[i].priority, static_cast<int>(i)});
     double free_at[2] = {0, 0};
     double t = 0;
-    size_t done = 0;
+    size_t started = 0;
     StepCost cost;
     std::array<double, kNumCommKinds> comm{};
-    while (done < n) {
+    // Tasks that have ended by `t` release their dependents.
+    auto release = [&] {
+      while (!running.empty() && running.top().first <= t) {
+        const int i = running.top().second;
+        running.pop();
+        for (int j : dependents[i])
+          if (--waiting[j] == 0) ready[tasks_[j].stream].push({tasks_[j].priority, j});
+      }
+    };
+    while (started < n) {
       bool progress = false;
       for (int s = 0; s < 2; ++s) {
-        if (free_at[s] > t) continue;
-        int best = -1;
-        for (size_t i = 0; i < n; ++i) {
-          const Task& k = tasks_[i];
-          if (started[i] || k.stream != s) continue;
-          if (k.dep >= 0 && !(started[k.dep] && end[k.dep] <= t)) continue;
-          if (k.dep2 >= 0 && !(started[k.dep2] && end[k.dep2] <= t)) continue;
-          if (best < 0 || k.priority < tasks_[best].priority) best = static_cast<int>(i);
-        }
-        if (best < 0) continue;
-        started[best] = true;
+        release();
+        if (free_at[s] > t || ready[s].empty()) continue;
+        const int best = ready[s].top().second;
+        ready[s].pop();
         end[best] = t + tasks_[best].duration_s;
+        running.push({end[best], best});
         free_at[s] = end[best];
         if (s == 0) cost.compute_s += tasks_[best].duration_s;
         else comm[tasks_[best].kind] += tasks_[best].duration_s;
-        ++done;
+        ++started;
         progress = true;
       }
       if (progress) continue;
-      double next = -1;
-      for (size_t i = 0; i < n; ++i)
-        if (started[i] && end[i] > t && (next < 0 || end[i] < next)) next = end[i];
-      PREFLIGHT_CHECK(next > t, "cost model task graph stalled");
-      t = next;
+      PREFLIGHT_CHECK(!running.empty() && running.top().first > t, "cost model task graph stalled");
+      t = running.top().first;
     }
     for (size_t i = 0; i < n; ++i) cost.duration_s = std::max(cost.duration_s, end[i]);
     // Time the compute stream waited, attributed to the kinds in proportion to their volume.
@@ -307,6 +349,7 @@ StepCost CostModel::time_ops(const Op* ops, int32_t count) const {
       for (auto it = st.units.rbegin(); it != st.units.rend(); ++it) {
         const UnitCost& u = *it;
         g.add(chain, 0, -1, u.recompute_s);
+        g.add(chain, 1, kTensorParallel, u.recompute_tp_s);
         g.add(chain, 1, kTensorParallel, u.tp_s);
         g.add(chain, 1, kCombine, u.combine_b_s);
         const int mlp_b = g.add(chain, 0, -1, u.mlp_b_s);
@@ -322,12 +365,19 @@ StepCost CostModel::time_ops(const Op* ops, int32_t count) const {
 }
 
 const StepCost& CostModel::step(const Step& st) {
-  const auto key = std::make_tuple(st.count, static_cast<int>(st.op[0].pass), st.op[0].stage,
-                                   st.count == 2 ? static_cast<int>(st.op[1].pass) : -1,
-                                   st.count == 2 ? st.op[1].stage : -1);
-  auto it = cache_.find(key);
-  if (it != cache_.end()) return it->second;
-  return cache_.emplace(key, time_ops(st.op, st.count)).first->second;
+  const int64_t S = num_stages();
+  if (st.count == 1) {
+    const size_t i = static_cast<size_t>(static_cast<int64_t>(st.op[0].pass) * S + st.op[0].stage);
+    if (!single_known_[i]) {
+      single_cache_[i] = time_ops(st.op, 1);
+      single_known_[i] = true;
+    }
+    return single_cache_[i];
+  }
+  const int64_t key = (static_cast<int64_t>(st.op[0].stage) * 4 + static_cast<int64_t>(st.op[1].pass)) * S + st.op[1].stage;
+  auto it = pair_cache_.find(key);
+  if (it != pair_cache_.end()) return it->second;
+  return pair_cache_.emplace(key, time_ops(st.op, st.count)).first->second;
 }
 
 double CostModel::op_s(Pass pass, int32_t stage) {

@@ -11,9 +11,8 @@
 
 #include <array>
 #include <cstdint>
-#include <map>
 #include <string>
-#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "reference/core/model_config.hpp"
@@ -37,6 +36,7 @@ struct UnitCost {
   double dispatch_f_s = 0, combine_f_s = 0;  // EP all-to-all, forward
   double dispatch_b_s = 0, combine_b_s = 0;  // their backward counterparts
   double tp_s = 0;            // TP collectives around each half, per pass
+  double recompute_tp_s = 0;  // TP collectives of a recomputed forward (full recompute)
   // FLOPs per micro-batch on this GPU (for MFU/HFU): model (F+B+W) and recomputed.
   double model_flops = 0, recompute_flops = 0;
 };
@@ -52,6 +52,8 @@ struct StepCost {
   std::array<double, kNumCommKinds> exposed_s{};  // duration − compute, split by kind
 };
 
+// Holds references to the model and the cluster (they must outlive it) and its own copy
+// of the resolved layout, so that callers may keep one across layouts (SimCache).
 class CostModel {
  public:
   CostModel(const ModelConfig& model, const ClusterConfig& cluster, const ResolvedLayout& layout);
@@ -75,15 +77,19 @@ class CostModel {
 
   const ModelConfig& model_;
   const ClusterConfig& cluster_;
-  const ResolvedLayout& layout_;
-  double tokens_ = 0;          // tokens per micro-batch on one GPU (÷ tp with sequence parallelism)
+  const ResolvedLayout layout_;
+  double tokens_ = 0;          // tokens per micro-batch ÷ tp: the per-GPU share of every GEMM
   double gemm_rate_ = 0;       // FLOP/s of the block GEMMs (BF16 or FP8)
   double bf16_gemm_rate_ = 0;  // FLOP/s of GEMMs kept in BF16 (router, head)
   double attn_rate_ = 0;       // FLOP/s of the attention core
   double mem_rate_ = 0;        // B/s of element-wise kernels
   double p2p_s_ = 0, p2p_bytes_ = 0;
   std::vector<StageCost> stages_;
-  std::map<std::tuple<int, int, int, int, int>, StepCost> cache_;
+  // Step times worked out so far: single ops by (pass, stage), overlapped pairs by
+  // (forward stage, backward pass, backward stage).
+  std::vector<StepCost> single_cache_;   // [pass · stages + stage]
+  std::vector<bool> single_known_;
+  std::unordered_map<int64_t, StepCost> pair_cache_;
 };
 
 }  // namespace preflight::sim

@@ -32,55 +32,88 @@ std::vector<StageParams> stage_parameters(const ModelConfig& m, const ResolvedLa
   return out;
 }
 
-double stage_activation_bytes(const ModelConfig& m, const ResolvedLayout& r, int64_t s) {
-  const LayoutConfig& l = r.layout;
-  // All tokens of the micro-batch pass through every GPU of a TP group: hidden-size
-  // tensors are split by sequence parallelism (d ÷ tp), per-head tensors by heads (h ÷ tp).
-  const double T = static_cast<double>(r.tokens_per_microbatch());
+// Activation bytes one block leaves on one GPU for its backward, per token of the
+// micro-batch (every token passes through every GPU of a TP group).
+//
+// Korthikanti et al. 2022 count, for a GPT block in 16-bit (s tokens, b sequences,
+// hidden h, a heads, t-way TP; docs/SIMULATOR.md "Activation memory"):
+//   sbh·(34 + 5as/h)             no model parallelism
+//   sbh·(10 + 24/t + 5as/(ht))   tensor parallelism
+//   sbh·(34/t + 5as/(ht))        tensor + sequence parallelism
+// Per token, term by term: the two norm inputs 2h each, the QKV and FC1 GEMM inputs 2h
+// each, Q K V 6h, the attention output (the out-projection's input) 2h, the GELU input
+// 8h and the FC2 input 8h, two hidden dropout masks h each (1 byte), and per head and
+// key: softmax output 2, its dropout mask 1, the dropped-out probabilities 2 (the 5as).
+// The code below is that count generalised: K and V at the KV-head count (GQA), SwiGLU
+// (FC1 output 2·2f + FC2 input 2f for width f), dropout off, flash attention (no s×s
+// terms; a 4-byte log-sum-exp per head instead), MLA and MoE, and what each recompute
+// policy drops. Tensors of hidden size are split tp ways only with sequence parallelism.
+double block_activation_bytes_per_token(const ModelConfig& m, const LayoutConfig& l, int64_t hidden_split,
+                                        int64_t layer) {
   const double tp = static_cast<double>(l.tp);
-  const double d = static_cast<double>(m.hidden_size) / tp;
-  const double h = static_cast<double>(m.num_attention_heads) / tp;
+  const double hs = static_cast<double>(m.hidden_size) / static_cast<double>(hidden_split);  // hidden-size tensor
+  const double heads = static_cast<double>(m.num_attention_heads) / tp;                      // heads on this GPU
+  const double mask = l.dropout ? 1.0 : 0.0;                                                 // bytes per masked element
   const bool selective = l.recompute == Recompute::selective;
+  const bool mla = m.attention == AttentionKind::mla;
+  if (l.recompute == Recompute::full) return 2.0 * hs;  // the block input only
   // FP8 training caches the inputs of some GEMMs in FP8 (V3 report 3.3.2): half a BF16 element.
   const double fp8_cache = l.precision == Precision::fp8 ? 0.5 : 1.0;
-  auto block_elems = [&](int64_t layer) {
-    // Elements kept per token (BF16 unless noted), after `selective` drops what is recomputed.
-    if (l.recompute == Recompute::full) return d;  // block input only
-    double e = 2.0 * d;  // inputs of the two norms (residual stream)
-    if (m.attention == AttentionKind::mla) {
-      e += static_cast<double>(m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) / tp;  // down-projection outputs
-      if (!selective)
-        e += static_cast<double>(m.q_lora_rank + m.kv_lora_rank) / tp +           // normed latents
-             h * static_cast<double>(2 * m.qk_head_dim() + m.v_head_dim);         // per-head q, k, v
-    } else {
-      const double kv = static_cast<double>(m.num_key_value_heads) / tp;
-      e += d + h * static_cast<double>(m.head_dim) + 2.0 * std::max(kv, 1.0) * static_cast<double>(m.head_dim);
-    }
-    // Attention output (input of the output projection; cached in FP8 by the V3 recipe), FP32 log-sum-exp.
-    e += h * static_cast<double>(m.value_head_dim()) * fp8_cache + 2.0 * h;
-    if (!selective) e += d;                                      // normed MLP input
-    const double act = m.ffn == FfnKind::swiglu ? 3.0 : 2.0;
-    if (m.is_moe_layer(layer)) {
-      const double k = static_cast<double>(m.num_experts_per_tok);
-      const double experts = static_cast<double>(m.num_experts_per_tok + m.n_shared_experts);
-      e += 2.0 * static_cast<double>(m.n_routed_experts) / tp;                         // FP32 router scores
-      e += k * d * static_cast<double>(l.dispatch_bytes_per_elem) / 2.0;                // dispatched inputs
-      // SwiGLU inputs (FP8 under the V3 recipe); its output is recomputed under selective
-      // recompute, as V3 does, and so are the expert outputs the routing-weight gradient needs.
-      e += experts * (selective ? act - 1.0 : act) * static_cast<double>(m.moe_intermediate_size) /
-           static_cast<double>(l.tp) * fp8_cache;
-      if (!selective) e += k * d;                                                       // expert outputs
-    } else {
-      e += act * static_cast<double>(m.intermediate_size) / static_cast<double>(l.tp);
-    }
-    return e;
-  };
-  double elems = 0;
-  for (int64_t k = 0; k < r.stage_layers[s]; ++k) elems += block_elems(r.stage_first_layer[s] + k);
+
+  double bytes = 2.0 * 2.0 * hs;  // inputs of the two norms (the residual stream)
+  // --- attention half ---
+  if (mla) {
+    // Selective recompute as V3: the RMSNorms and the MLA up-projections run again.
+    bytes += 2.0 * static_cast<double>(m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim) / tp;  // down-proj outputs
+    if (!selective)
+      bytes += 2.0 * hs +                                                          // normed input (wq_a, wkv_a)
+               2.0 * static_cast<double>(m.q_lora_rank + m.kv_lora_rank) / tp +   // normed latents (wq_b, wkv_b)
+               2.0 * heads * static_cast<double>(2 * m.qk_head_dim() + m.v_head_dim);  // per-head q, k, v
+  } else {
+    // Selective recompute as Megatron: only the attention core runs again.
+    const double kv_heads = std::max(static_cast<double>(m.num_key_value_heads) / tp, 1.0);
+    const double hd = static_cast<double>(m.head_dim);
+    bytes += 2.0 * hs + 2.0 * heads * hd + 2.0 * 2.0 * kv_heads * hd;  // QKV GEMM input; Q, K, V
+  }
+  bytes += 2.0 * heads * static_cast<double>(m.value_head_dim()) * fp8_cache;  // core output = out-proj input
+  if (l.attention_kernel == AttentionKernel::flash) {
+    if (mla || !selective) bytes += 4.0 * heads;  // FP32 log-sum-exp
+  } else if (!selective) {
+    // s×s scores per head: probabilities (2), dropout mask (1), dropped-out probabilities (2).
+    bytes += heads * static_cast<double>(l.seq_len) * (2.0 + 3.0 * mask);
+  }
+  bytes += mask * hs;  // dropout mask after the attention block
+  // --- MLP half ---
+  if (!(mla && selective)) bytes += 2.0 * hs;  // normed input (FC1 / router GEMM input)
+  const double act = m.ffn == FfnKind::swiglu ? 3.0 : 2.0;  // FC1 output(s) + FC2 input, in widths
+  if (m.is_moe_layer(layer)) {
+    const double k = static_cast<double>(m.num_experts_per_tok);
+    const double experts = static_cast<double>(m.num_experts_per_tok + m.n_shared_experts);
+    bytes += 4.0 * static_cast<double>(m.n_routed_experts) / tp;               // FP32 router scores
+    bytes += k * hs * static_cast<double>(l.dispatch_bytes_per_elem);          // dispatched inputs
+    // SwiGLU inputs (FP8 under the V3 recipe); its output is recomputed under selective
+    // recompute, as V3 does, and so are the expert outputs the routing-weight gradient needs.
+    bytes += 2.0 * experts * (selective ? act - 1.0 : act) * static_cast<double>(m.moe_intermediate_size) / tp *
+             fp8_cache;
+    if (!selective) bytes += 2.0 * k * hs;  // expert outputs
+  } else {
+    bytes += 2.0 * act * static_cast<double>(m.intermediate_size) / tp;
+  }
+  bytes += mask * hs;  // dropout mask after the MLP
+  return bytes;
+}
+
+double stage_activation_bytes(const ModelConfig& m, const ResolvedLayout& r, int64_t s) {
+  const LayoutConfig& l = r.layout;
+  const int64_t split = r.hidden_split();
+  double per_token = 0;
+  for (int64_t k = 0; k < r.stage_layers[s]; ++k)
+    per_token += block_activation_bytes_per_token(m, l, split, r.stage_first_layer[s] + k);
   if (s == r.num_stages - 1)
     for (int64_t depth = 0; depth < m.num_nextn_predict_layers; ++depth)
-      elems += block_elems(m.num_hidden_layers - 1) + 3.0 * d;
-  return elems * T * 2.0;
+      per_token += block_activation_bytes_per_token(m, l, split, m.num_hidden_layers - 1) +
+                   6.0 * static_cast<double>(m.hidden_size) / static_cast<double>(split);  // MTP inputs
+  return per_token * static_cast<double>(r.tokens_per_microbatch());
 }
 
 RankParams rank_parameters(const std::vector<StageParams>& stages, const PipelineSchedule& schedule,

@@ -19,6 +19,11 @@ struct StageParams {
 
 std::vector<StageParams> stage_parameters(const ModelConfig& model, const ResolvedLayout& layout);
 
+// Activation bytes one block leaves on one GPU for its backward, per token of the
+// micro-batch (the derivation is in memory.cpp and docs/SIMULATOR.md).
+double block_activation_bytes_per_token(const ModelConfig& model, const LayoutConfig& layout, int64_t hidden_split,
+                                        int64_t layer);
+
 // Activation bytes one micro-batch leaves on a GPU for the backward of model stage s.
 double stage_activation_bytes(const ModelConfig& model, const ResolvedLayout& layout, int64_t stage);
 

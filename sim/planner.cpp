@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "reference/core/error.hpp"
+#include "sim/sim_cache.hpp"
 
 namespace preflight::sim {
 
@@ -25,12 +26,14 @@ PlanResult plan(const ModelConfig& model, const ClusterConfig& cluster, const Pl
   const int64_t seq = o.seq_len > 0 ? o.seq_len : model.max_position_embeddings;
   PlanResult result;
   std::vector<PlanEntry> fitting;
+  SimCache cache(model, cluster);
   const bool moe = model.is_moe();
   const std::vector<Schedule> schedules = {Schedule::one_f_one_b, Schedule::interleaved_1f1b, Schedule::zb_h1,
                                            Schedule::dualpipe};
   std::vector<Precision> precisions = {Precision::bf16};
   if (cluster.fp8_tflops > 0) precisions.push_back(Precision::fp8);
-  for (int64_t pp : {1, 2, 4, 8, 16, 32}) {
+  const std::vector<int64_t> pps = o.pp_values.empty() ? std::vector<int64_t>{1, 2, 4, 8, 16, 32} : o.pp_values;
+  for (int64_t pp : pps) {
     for (int64_t tp : {1, 2, 4, 8}) {
       if (tp > cluster.gpus_per_node || cluster.num_gpus % (pp * tp) != 0) continue;
       const int64_t dp = cluster.num_gpus / (pp * tp);
@@ -71,7 +74,7 @@ PlanResult plan(const ModelConfig& model, const ClusterConfig& cluster, const Pl
                     SimOptions so;
                     so.max_simulated_microbatches = 4 * pp;
                     so.stop_if_out_of_memory = true;
-                    SimReport r = simulate(model, cluster, l, so);
+                    SimReport r = simulate(model, cluster, l, so, cache);
                     if (!r.fits) {
                       ++result.out_of_memory;
                       continue;

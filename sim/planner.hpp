@@ -14,6 +14,7 @@ struct PlanOptions {
   int64_t global_batch_size = 0;  // sequences per step
   int64_t seq_len = 0;            // 0: the model's max_position_embeddings
   size_t top = 10;
+  std::vector<int64_t> pp_values;  // pipeline sizes to try; empty: 1, 2, 4, 8, 16, 32
 };
 
 struct PlanEntry {

@@ -22,6 +22,7 @@ char pass_letter(Pass p) {
 }
 
 std::vector<int32_t> PipelineSchedule::stages_of(int32_t rank) const {
+  if (static_cast<int32_t>(rank_stages.size()) == ranks) return rank_stages[rank];
   std::set<int32_t> s;
   for (const auto& dir : stage_rank)
     for (int32_t stage = 0; stage < stages; ++stage)
@@ -101,14 +102,21 @@ void zb_h1(PipelineSchedule& s) {
   }
 }
 
-// ZB-H2: twice the warm-up forwards of 1F1B (2(p − r − 1)), so that the cool-down has no
-// gap; weight gradients wait as in ZB-H1. Peak activations up to 2p − 1.
+// ZB-H2 (Qi et al. 2024): 2(p − r − 1) warm-up forwards, so that rank r has run
+// 2(p − r − 1) + 1 forwards when its first input gradient arrives, and rank r lets up to
+// 2r weight-gradient passes wait, so that the last ranks, which have no warm-up to fill,
+// push their W passes to the end where the first ranks would idle. With T_F = T_B = T_W
+// and m >= 2p − 1 every rank runs without a gap from its first op to its last: the
+// parallelogram of the paper, rank r on [r·T_F, r·T_F + m(T_F + T_B + T_W)], peak
+// activations 2p − 1 on every rank. One step alone still shows the (p − 1)·T_F skew;
+// the paper's zero bubble is for back-to-back steps (repeat_steps), where the optimizer's
+// post-validation lets rank r start the next step as soon as its own last W is done.
 void zb_h2(PipelineSchedule& s) {
   const int32_t p = s.ranks, m = s.microbatches;
   for (int32_t r = 0; r < p; ++r) {
     auto& prog = s.programs[r];
     const int32_t warmup = std::min(2 * (p - r - 1), m);
-    const int32_t max_waiting_w = p - 1;
+    const int32_t max_waiting_w = 2 * r;
     int32_t next_f = 0, next_b = 0, next_w = 0;
     for (; next_f < warmup; ++next_f) prog.push_back(single(Pass::F, next_f, r));
     while (next_b < m) {
@@ -323,6 +331,28 @@ PipelineSchedule make_schedule(Schedule kind, int32_t p, int32_t vpp, int32_t m)
       break;
   }
   check_legal(s);
+  for (int32_t r = 0; r < s.ranks; ++r) s.rank_stages.push_back(s.stages_of(r));
+  return s;
+}
+
+PipelineSchedule repeat_steps(const PipelineSchedule& one, int32_t iterations) {
+  if (iterations < 1) fail("repeat_steps: iterations = ", iterations, ": expected >= 1");
+  PipelineSchedule s = one;
+  const int32_t m = one.microbatches;
+  s.microbatches = m * iterations;
+  s.mb_direction.clear();
+  for (int32_t k = 0; k < iterations; ++k)
+    s.mb_direction.insert(s.mb_direction.end(), one.mb_direction.begin(), one.mb_direction.end());
+  for (int32_t r = 0; r < s.ranks; ++r) {
+    s.programs[r].clear();
+    for (int32_t k = 0; k < iterations; ++k) {
+      for (Step st : one.programs[r]) {
+        for (int32_t i = 0; i < st.count; ++i) st.op[i].mb += k * m;
+        s.programs[r].push_back(st);
+      }
+    }
+  }
+  check_legal(s);
   return s;
 }
 
@@ -424,12 +454,20 @@ PipelineRun run_pipeline(const PipelineSchedule& s, const PipelineCosts& costs) 
   constexpr double kNever = std::numeric_limits<double>::infinity();
   const int32_t S = s.stages, P = s.ranks;
   const size_t n = static_cast<size_t>(s.microbatches) * S;
+  const bool use_table = !costs.step_s_table.empty();
+  if (use_table) {
+    PREFLIGHT_CHECK(static_cast<int32_t>(costs.step_s_table.size()) == P, "step time table has ",
+                    costs.step_s_table.size(), " ranks, schedule ", P);
+    for (int32_t r = 0; r < P; ++r)
+      PREFLIGHT_CHECK(costs.step_s_table[r].size() == s.programs[r].size(), "step time table of rank ", r, " has ",
+                      costs.step_s_table[r].size(), " entries, program ", s.programs[r].size());
+  }
   // Where each (mb, stage) result is usable: forward output at the next stage's rank,
   // input gradient at the previous stage's rank; local completions for F→B and B→W.
   std::vector<double> act_ready(n, kNever), grad_ready(n, kNever), f_done(n, kNever), b_done(n, kNever);
   std::vector<size_t> pc(P, 0);
   std::vector<bool> running(P, false);
-  std::vector<std::vector<Channel>> links(P, std::vector<Channel>(P));
+  std::vector<Channel> links(static_cast<size_t>(P) * P);  // [from·P + to]
   std::vector<std::vector<int32_t>> stages_of(P);
   for (int32_t r = 0; r < P; ++r) stages_of[r] = s.stages_of(r);
 
@@ -442,7 +480,16 @@ PipelineRun run_pipeline(const PipelineSchedule& s, const PipelineCosts& costs) 
   for (const auto& prog : s.programs) total_steps += prog.size();
   run.steps.reserve(total_steps);
 
-  EventQueue q;
+  // Three kinds of event: a rank may start its next step; a transfer lands (an
+  // activation in act_ready or a gradient in grad_ready); a rank's step ends.
+  enum class Kind : uint8_t { try_start, activation_arrives, gradient_arrives, step_ends };
+  struct Event {
+    Kind kind;
+    int32_t rank;  // the rank that acts
+    size_t slot;   // (mb, stage) index of an arriving transfer
+  };
+  EventQueueOf<Event> q;
+  q.reserve(static_cast<size_t>(P) * 4 + 16);
   auto idx = [S](const Op& op) { return static_cast<size_t>(op.mb) * S + op.stage; };
   auto ready = [&](const Op& op) {
     const double now = q.now();
@@ -454,20 +501,15 @@ PipelineRun run_pipeline(const PipelineSchedule& s, const PipelineCosts& costs) 
     }
     return false;
   };
-
-  std::function<void(int32_t)> try_start;
-  auto deliver = [&](int32_t from, int32_t to, Pass pass, std::vector<double>& slot, size_t i) {
+  auto deliver = [&](int32_t from, int32_t to, Pass pass, bool gradient, size_t i) {
     const double now = q.now();
     if (from == to || !costs.p2p_s) {
-      slot[i] = now;
-      if (from != to) q.schedule(now, [&, to] { try_start(to); });
+      (gradient ? grad_ready : act_ready)[i] = now;
+      if (from != to) q.schedule(now, Event{Kind::try_start, to, 0});
       return;
     }
-    const double arrive = links[from][to].occupy(now, costs.p2p_s(from, to, pass));
-    q.schedule(arrive, [&, to, i, arrive] {
-      slot[i] = arrive;
-      try_start(to);
-    });
+    const double arrive = links[static_cast<size_t>(from) * P + to].occupy(now, costs.p2p_s(from, to, pass));
+    q.schedule(arrive, Event{gradient ? Kind::gradient_arrives : Kind::activation_arrives, to, i});
   };
   auto finish = [&](int32_t r, const Step& st) {
     const double now = q.now();
@@ -476,10 +518,10 @@ PipelineRun run_pipeline(const PipelineSchedule& s, const PipelineCosts& costs) 
       const size_t i = idx(op);
       if (op.pass == Pass::F) {
         f_done[i] = now;
-        if (op.stage + 1 < S) deliver(r, s.rank_of(op.mb, op.stage + 1), Pass::F, act_ready, i);
+        if (op.stage + 1 < S) deliver(r, s.rank_of(op.mb, op.stage + 1), Pass::F, false, i);
       } else if (op.pass == Pass::B || op.pass == Pass::X) {
         b_done[i] = now;
-        if (op.stage > 0) deliver(r, s.rank_of(op.mb, op.stage - 1), op.pass, grad_ready, i);
+        if (op.stage > 0) deliver(r, s.rank_of(op.mb, op.stage - 1), op.pass, true, i);
       }
       if (op.pass == Pass::W || op.pass == Pass::X) {
         for (size_t k2 = 0; k2 < stages_of[r].size(); ++k2)
@@ -487,27 +529,37 @@ PipelineRun run_pipeline(const PipelineSchedule& s, const PipelineCosts& costs) 
       }
     }
   };
-  try_start = [&](int32_t r) {
+  auto try_start = [&](int32_t r) {
     if (running[r] || pc[r] >= s.programs[r].size()) return;
     const Step& st = s.programs[r][pc[r]];
     for (int32_t k = 0; k < st.count; ++k)
       if (!ready(st.op[k])) return;
     const double start = q.now();
-    const double dur = costs.step_s(st, r);
+    const double dur = use_table ? costs.step_s_table[r][pc[r]] : costs.step_s(st, r);
     PREFLIGHT_CHECK(dur >= 0, "negative step duration ", dur);
     running[r] = true;
     run.steps.push_back(StepRecord{r, static_cast<int32_t>(pc[r]), start, start + dur});
     run.busy_s[r] += dur;
-    q.schedule(start + dur, [&, r, &st = st] {
-      running[r] = false;
-      run.end_s[r] = q.now();
-      finish(r, st);
-      ++pc[r];
-      try_start(r);
-    });
+    q.schedule(start + dur, Event{Kind::step_ends, r, 0});
   };
-  for (int32_t r = 0; r < P; ++r) q.schedule(0, [&, r] { try_start(r); });
-  q.run();
+  for (int32_t r = 0; r < P; ++r) q.schedule(0, Event{Kind::try_start, r, 0});
+  while (!q.finished()) {
+    const Event e = q.proceed();
+    switch (e.kind) {
+      case Kind::try_start: break;
+      case Kind::activation_arrives: act_ready[e.slot] = q.now(); break;
+      case Kind::gradient_arrives: grad_ready[e.slot] = q.now(); break;
+      case Kind::step_ends: {
+        const int32_t r = e.rank;
+        running[r] = false;
+        run.end_s[r] = q.now();
+        finish(r, s.programs[r][pc[r]]);
+        ++pc[r];
+        break;
+      }
+    }
+    try_start(e.rank);
+  }
 
   std::string blocked;
   for (int32_t r = 0; r < P; ++r) {

@@ -40,6 +40,7 @@ struct PipelineSchedule {
   std::vector<int32_t> mb_direction;             // [mb] 0, or 1 for DualPipe's reverse flow
   std::vector<std::vector<int32_t>> stage_rank;  // [direction][stage] -> rank
   std::vector<std::vector<Step>> programs;       // [rank] steps in order
+  std::vector<std::vector<int32_t>> rank_stages;  // [rank] stages_of(rank), filled by make_schedule
   int32_t rank_of(int32_t mb, int32_t stage) const { return stage_rank[mb_direction[mb]][stage]; }
   // Model stages a rank holds (1, v, or 2), in increasing order.
   std::vector<int32_t> stages_of(int32_t rank) const;
@@ -48,6 +49,11 @@ struct PipelineSchedule {
 // Builds the op lists. `vpp` matters for interleaved 1F1B only. Throws preflight::Error
 // when m, p or v violate the schedule's constraints.
 PipelineSchedule make_schedule(Schedule kind, int32_t ranks, int32_t vpp, int32_t microbatches);
+
+// `iterations` optimizer steps back to back with no synchronisation between them: each
+// rank starts step k + 1's ops right after its own last op of step k, as ZB-H2's
+// optimizer post-validation allows. Micro-batch i of step k is numbered k·m + i.
+PipelineSchedule repeat_steps(const PipelineSchedule& one_step, int32_t iterations);
 
 // Every op exactly once on the rank that holds its stage, F before B before W on that
 // rank. Deadlocks are found by run_pipeline. Throws preflight::Error naming the op.
@@ -67,6 +73,9 @@ struct PipelineCosts {
   // Transfer time of one activation (pass F) or gradient (B, X) between two ranks;
   // transfers on one (from, to) link are serialised. Null: instantaneous.
   std::function<double(int32_t from, int32_t to, Pass pass)> p2p_s;
+  // Optional: the compute-stream time of every step, [rank][index in the program],
+  // worked out once by the caller; when given, step_s is not called.
+  std::vector<std::vector<double>> step_s_table;
 };
 
 struct StepRecord {

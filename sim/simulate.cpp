@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "reference/core/accounting.hpp"
 #include "reference/core/error.hpp"
 #include "sim/api.hpp"
@@ -12,6 +14,7 @@
 #include "sim/event_queue.hpp"
 #include "sim/memory.hpp"
 #include "sim/schedule.hpp"
+#include "sim/sim_cache.hpp"
 
 namespace preflight::sim {
 
@@ -23,10 +26,119 @@ double ring_s(double bytes, double n, double GBps, double latency_us, double eff
   return (n - 1.0) / n * bytes / (GBps * 1e9 * efficiency) + (n - 1.0) * latency_us * 1e-6;
 }
 
+// Reduce-scatter (or all-gather) of `bytes` over a group of n GPUs whose ranks are
+// `stride` apart (DP: tp; expert DP: ep·tp). Inside one node: a ring over NVLink. Across
+// nodes, with k members per node: first among the k over NVLink, then among the nodes
+// over IB, each member carrying 1/k of the data through its own NIC (what NCCL's rings
+// achieve with one NIC per GPU).
+double group_collective_s(double bytes, int64_t n, int64_t stride, const ClusterConfig& c) {
+  if (n <= 1) return 0;
+  const int64_t g = c.gpus_per_node;
+  const int64_t k = n * stride <= g ? n : std::max<int64_t>(1, g / stride);
+  const int64_t nodes = (n + k - 1) / k;
+  if (nodes <= 1) return ring_s(bytes, static_cast<double>(n), c.nvlink_GBps, c.nvlink_latency_us, c.collective_efficiency);
+  return ring_s(bytes, static_cast<double>(k), c.nvlink_GBps, c.nvlink_latency_us, c.collective_efficiency) +
+         ring_s(bytes / static_cast<double>(k), static_cast<double>(nodes), c.ib_GBps, c.ib_latency_us,
+                c.collective_efficiency);
+}
+
 }  // namespace
 
 SimReport simulate(const ModelConfig& model, const ClusterConfig& cluster, const LayoutConfig& layout,
                    const SimOptions& options) {
+  SimCache cache(model, cluster);
+  return simulate(model, cluster, layout, options, cache);
+}
+
+Cached<const PipelineSchedule> SimCache::schedule(Schedule kind, int32_t pp, int32_t vpp, int32_t microbatches) {
+  const auto key = std::make_tuple(static_cast<int>(kind), pp, vpp, microbatches);
+  auto it = schedules_.find(key);
+  if (it == schedules_.end()) {
+    if (schedules_.size() >= kMaxSchedules) schedules_.clear();
+    auto s = std::make_unique<PipelineSchedule>(make_schedule(kind, pp, vpp, microbatches));
+    it = schedules_.emplace(key, Entry<PipelineSchedule>{next_id_++, std::move(s)}).first;
+  }
+  return {it->second.id, it->second.value.get()};
+}
+
+Cached<CostModel> SimCache::cost_model(const ResolvedLayout& r) {
+  // Everything CostModel reads from the layout (and nothing it does not, so that
+  // layouts differing only in ZeRO stage, schedule or batch share one).
+  nlohmann::json k = to_json(r.layout);
+  for (const char* unused : {"name", "zero_stage", "schedule", "vpp", "global_batch_size", "dp", "weight_bytes",
+                             "master_weight_bytes", "grad_bytes", "adam_moment_bytes", "stage_layers"})
+    k.erase(unused);
+  k["resolved"] = {r.dp, r.expert_dp, r.num_stages, r.ep_nodes, r.stage_layers};
+  const std::string key = k.dump();
+  auto it = costs_.find(key);
+  if (it == costs_.end()) {
+    if (costs_.size() >= kMaxCostModels) costs_.clear();
+    it = costs_.emplace(key, Entry<CostModel>{next_id_++, std::make_unique<CostModel>(model_, cluster_, r)}).first;
+  }
+  return {it->second.id, it->second.value.get()};
+}
+
+const PipelinePhase& SimCache::pipeline(Cached<CostModel> cost, Cached<const PipelineSchedule> first,
+                                        Cached<const PipelineSchedule> longer, int64_t microbatches) {
+  const auto key = std::make_tuple(cost.id, first.id, longer.id, microbatches);
+  if (key == last_pipeline_key_) return last_pipeline_;
+  last_pipeline_key_ = {0, 0, 0, -1};  // not valid until filled
+  CostModel& cm = *cost.value;
+  PipelinePhase& out = last_pipeline_;
+  const int32_t P = first.value->ranks;
+  out.compute_s.assign(P, 0.0);
+  out.exposed_s.assign(P, std::array<double, kNumCommKinds>{});
+  // Step times are looked up once per program entry, in program order (the order each
+  // rank runs them), and summed per rank.
+  auto run_one = [&](const PipelineSchedule& sched) {
+    PipelineCosts pc;
+    pc.step_s_table.resize(sched.ranks);
+    for (int32_t rank = 0; rank < sched.ranks; ++rank) {
+      std::vector<double>& table = pc.step_s_table[rank];
+      table.reserve(sched.programs[rank].size());
+      for (const Step& st : sched.programs[rank]) {
+        const StepCost& c = cm.step(st);
+        table.push_back(c.duration_s);
+        out.compute_s[rank] += c.compute_s;
+        for (int k = 0; k < kNumCommKinds; ++k) out.exposed_s[rank][k] += c.exposed_s[k];
+      }
+    }
+    const double p2p_s = cm.p2p_s();
+    pc.p2p_s = [p2p_s](int32_t, int32_t, Pass) { return p2p_s; };
+    return run_pipeline(sched, pc);
+  };
+  out.run = run_one(*first.value);
+  if (longer.value != nullptr) {
+    // Run again with more micro-batches; every time grows linearly from there.
+    const int64_t m_sim = first.value->microbatches, m_step = longer.value->microbatches - m_sim;
+    const std::vector<double> compute1 = out.compute_s;
+    const auto exposed1 = out.exposed_s;
+    std::fill(out.compute_s.begin(), out.compute_s.end(), 0.0);
+    for (auto& e : out.exposed_s) e.fill(0.0);
+    const PipelineRun run2 = run_one(*longer.value);
+    const double k = static_cast<double>(microbatches - m_sim - m_step) / static_cast<double>(m_step);
+    auto grow = [k](double a, double b) { return b + (b - a) * k; };
+    PipelineRun& run = out.run;
+    run.makespan_s = grow(run.makespan_s, run2.makespan_s);
+    for (int32_t rank = 0; rank < P; ++rank) {
+      run.busy_s[rank] = grow(run.busy_s[rank], run2.busy_s[rank]);
+      run.end_s[rank] = grow(run.end_s[rank], run2.end_s[rank]);
+      for (size_t j = 0; j < run.stage_grads_done_s[rank].size(); ++j)
+        run.stage_grads_done_s[rank][j] = grow(run.stage_grads_done_s[rank][j], run2.stage_grads_done_s[rank][j]);
+      out.compute_s[rank] = grow(compute1[rank], out.compute_s[rank]);
+      for (int kind = 0; kind < kNumCommKinds; ++kind)
+        out.exposed_s[rank][kind] = grow(exposed1[rank][kind], out.exposed_s[rank][kind]);
+    }
+    run.steps.clear();
+  }
+  last_pipeline_key_ = key;
+  return out;
+}
+
+SimReport simulate(const ModelConfig& model, const ClusterConfig& cluster, const LayoutConfig& layout,
+                   const SimOptions& options, SimCache& cache) {
+  PREFLIGHT_CHECK(&cache.model() == &model && &cache.cluster() == &cluster,
+                  "simulate: the cache belongs to another model or cluster");
   validate(cluster);
   const ResolvedLayout r = resolve_layout(model, cluster, layout);
   // The number of micro-batches actually simulated (fewer when extrapolating).
@@ -43,71 +155,41 @@ SimReport simulate(const ModelConfig& model, const ClusterConfig& cluster, const
     m_step = std::max<int64_t>(align, 2);
     if (m1 + m_step < r.microbatches) m_sim = m1;
   }
-  const PipelineSchedule sched = make_schedule(layout.schedule, static_cast<int32_t>(layout.pp),
-                                               static_cast<int32_t>(layout.vpp), static_cast<int32_t>(m_sim));
-  CostModel cost(model, cluster, r);
+  const Cached<const PipelineSchedule> first = cache.schedule(
+      layout.schedule, static_cast<int32_t>(layout.pp), static_cast<int32_t>(layout.vpp), static_cast<int32_t>(m_sim));
+  const PipelineSchedule& sched = *first.value;
+  const Cached<CostModel> cached_cost = cache.cost_model(r);
+  CostModel& cost = *cached_cost.value;
+  std::vector<StageMemory> memory;
   if (options.stop_if_out_of_memory) {
-    const std::vector<StageMemory> mem = memory_per_rank(model, cluster, r, sched, cost.p2p_bytes());
-    if (!std::all_of(mem.begin(), mem.end(), [](const StageMemory& x) { return x.fits; })) {
+    memory = memory_per_rank(model, cluster, r, sched, cost.p2p_bytes());
+    if (!std::all_of(memory.begin(), memory.end(), [](const StageMemory& x) { return x.fits; })) {
       SimReport rep;
       rep.model = model.name;
       rep.layout = layout.name;
-      rep.memory = mem;
+      rep.memory = memory;
       rep.fits = false;
       return rep;
     }
   }
 
   // --- pipeline ---
-  PipelineCosts pc;
-  std::vector<double> compute_s(sched.ranks, 0);
-  std::vector<std::array<double, kNumCommKinds>> exposed(sched.ranks, std::array<double, kNumCommKinds>{});
-  pc.step_s = [&](const Step& st, int32_t rank) {
-    const StepCost& c = cost.step(st);
-    compute_s[rank] += c.compute_s;
-    for (int k = 0; k < kNumCommKinds; ++k) exposed[rank][k] += c.exposed_s[k];
-    return c.duration_s;
-  };
-  const double p2p_s = cost.p2p_s();
-  pc.p2p_s = [p2p_s](int32_t, int32_t, Pass) { return p2p_s; };
-  PipelineRun run = run_pipeline(sched, pc);
-  if (m_sim != r.microbatches) {
-    // Run again with m_step more micro-batches; every time grows linearly from there.
-    const PipelineSchedule sched2 = make_schedule(layout.schedule, static_cast<int32_t>(layout.pp),
-                                                  static_cast<int32_t>(layout.vpp),
-                                                  static_cast<int32_t>(m_sim + m_step));
-    const std::vector<double> compute1 = compute_s;
-    const auto exposed1 = exposed;
-    std::fill(compute_s.begin(), compute_s.end(), 0.0);
-    for (auto& e : exposed) e.fill(0.0);
-    const PipelineRun run2 = run_pipeline(sched2, pc);
-    const double k = static_cast<double>(r.microbatches - m_sim - m_step) / static_cast<double>(m_step);
-    auto grow = [k](double a, double b) { return b + (b - a) * k; };
-    run.makespan_s = grow(run.makespan_s, run2.makespan_s);
-    for (int32_t rank = 0; rank < sched.ranks; ++rank) {
-      run.busy_s[rank] = grow(run.busy_s[rank], run2.busy_s[rank]);
-      run.end_s[rank] = grow(run.end_s[rank], run2.end_s[rank]);
-      for (size_t j = 0; j < run.stage_grads_done_s[rank].size(); ++j)
-        run.stage_grads_done_s[rank][j] = grow(run.stage_grads_done_s[rank][j], run2.stage_grads_done_s[rank][j]);
-      compute_s[rank] = grow(compute1[rank], compute_s[rank]);
-      for (int kind = 0; kind < kNumCommKinds; ++kind) exposed[rank][kind] = grow(exposed1[rank][kind], exposed[rank][kind]);
-    }
-    run.steps.clear();
-  }
+  Cached<const PipelineSchedule> longer;
+  if (m_sim != r.microbatches)
+    longer = cache.schedule(layout.schedule, static_cast<int32_t>(layout.pp), static_cast<int32_t>(layout.vpp),
+                            static_cast<int32_t>(m_sim + m_step));
+  const PipelinePhase& phase = cache.pipeline(cached_cost, first, longer, r.microbatches);
+  const PipelineRun& run = phase.run;
+  const std::vector<double>& compute_s = phase.compute_s;
+  const auto& exposed = phase.exposed_s;
 
   // --- data parallel: gradient reduce-scatter per stage as soon as its last gradient
   // op ends, then the optimizer, then the parameter all-gather (ZeRO-1/2) ---
   const std::vector<StageParams> stage_params = stage_parameters(model, r);
   const double dp = static_cast<double>(r.dp), edp = static_cast<double>(r.expert_dp);
-  const bool dense_over_ib = r.dp * layout.tp > cluster.gpus_per_node;
-  const bool expert_over_ib = r.expert_dp > 1 && layout.ep * layout.tp * r.expert_dp > cluster.gpus_per_node;
   auto sync_s = [&](double dense_bytes, double expert_bytes) {
-    const double dense = ring_s(dense_bytes, dp, dense_over_ib ? cluster.ib_GBps : cluster.nvlink_GBps,
-                                dense_over_ib ? cluster.ib_latency_us : cluster.nvlink_latency_us,
-                                cluster.collective_efficiency);
-    const double expert = ring_s(expert_bytes, edp, expert_over_ib ? cluster.ib_GBps : cluster.nvlink_GBps,
-                                 expert_over_ib ? cluster.ib_latency_us : cluster.nvlink_latency_us,
-                                 cluster.collective_efficiency);
+    const double dense = group_collective_s(dense_bytes, r.dp, layout.tp, cluster);
+    const double expert = group_collective_s(expert_bytes, r.expert_dp, layout.ep * layout.tp, cluster);
     return dense + expert;
   };
   const double tp = static_cast<double>(layout.tp), ep = static_cast<double>(layout.ep);
@@ -235,7 +317,7 @@ SimReport simulate(const ModelConfig& model, const ClusterConfig& cluster, const
     rep.fb_pair_s = cost.step(st).duration_s;
   }
 
-  rep.memory = memory_per_rank(model, cluster, r, sched, cost.p2p_bytes());
+  rep.memory = options.stop_if_out_of_memory ? std::move(memory) : memory_per_rank(model, cluster, r, sched, cost.p2p_bytes());
   rep.fits = std::all_of(rep.memory.begin(), rep.memory.end(), [](const StageMemory& m) { return m.fits; });
   const ParamBreakdown params = count_parameters(model);
   const double total_params = static_cast<double>(params.with_mtp().total);

@@ -164,6 +164,7 @@ void gqa_forward(float* out, GqaCache& c, const float* x, const GqaWeights& w, c
   if (cap > 0.0f) c.th.assign(H * T * T, 0.f);
   std::vector<float>& oa = o.output_gate ? c.o_pre : c.o;  // (T,H,Dh) attention output
   oa.assign(T * HD, 0.f);
+  std::vector<float> row_max(H * T);  // (H,T) max logit of each row (QK-Clip statistics)
 #pragma omp parallel
   {
     std::vector<float> l(T);  // (T) logits of one row
@@ -181,12 +182,15 @@ void gqa_forward(float* out, GqaCache& c, const float* x, const GqaWeights& w, c
             l[s - s0] = r;
           }
         }
+        row_max[h * T + t] = px::row_max(l.data(), n);
         float* p = &c.p[(h * T + t) * T + s0];  // (n)
         softmax_row(p, l.data(), n);
         for (int64_t e = 0; e < Dh; ++e)
           oa[(t * H + h) * Dh + e] = px::dot(p, 1, &c.v[(s0 * G + g) * Dh + e], GD, n);
       }
   }
+  c.max_logit.assign(H, 0.f);
+  for (int64_t h = 0; h < H; ++h) c.max_logit[h] = px::row_max(&row_max[h * T], T);
   if (o.output_gate) {
     c.gate_logit.assign(T * H, 0.f), c.gate.assign(T * H, 0.f), c.o.assign(T * HD, 0.f);
     matmul_forward(c.gate_logit.data(), x, w.w_gate, nullptr, T, H, d.C);

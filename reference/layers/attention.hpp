@@ -16,6 +16,7 @@
 //   softcap (c > 0):  th = tanh(r / c);  l = c · th          (else l = r)   -- before masking
 //   allowed s: s ∈ [s0(t), t] (causal, within t's document; documents are contiguous runs)
 //   m = row_max(l); e_s = exp(l_s − m); Z = row_sum(e); p_s = e_s / Z
+//   max_logit[h] = row_max over t of m(t, h)   (after scale and soft-cap, allowed keys only)
 //   o[t,h,:] = dot_k128 over s ∈ [s0(t), t] ascending of p_s · v[s,g(h),:]
 //   output gate:  a[t,h] = x·Wgateᵀ (fp32 matmul, T×H);  gate = sigmoid(a);
 //                 o[t,h,e] = o[t,h,e] · gate[t,h]
@@ -111,6 +112,7 @@ struct GqaCache {
   std::vector<float> gate_logit, gate;  // (T,H) each                                   (output_gate)
   std::vector<float> o;               // (T,H,Dh) the input of Wo
   std::vector<int64_t> s0;            // (T) first allowed key position
+  std::vector<float> max_logit;       // (H) max over t and allowed s of l[t,h,s] (QK-Clip)
 };
 
 // doc (T): document id per token, non-decreasing (null = one document); pos (T): RoPE

@@ -68,15 +68,15 @@ void mla_project(MlaCache& c, const float* x, const MlaWeights& w, const int32_t
   c.q.assign(T * HD, 0.f);
   if (d.Rq > 0) {
     c.qa.assign(T * d.Rq, 0.f), c.qa_rstd.assign(T, 0.f), c.qan.assign(T * d.Rq, 0.f);
-    matmul_forward(c.qa.data(), x, w.wq_a, nullptr, T, d.Rq, d.C);
+    linear_forward(c.qa.data(), x, w.wq_a, nullptr, T, d.Rq, d.C, d.precision);
     rmsnorm_forward(c.qan.data(), c.qa_rstd.data(), c.qa.data(), w.q_norm, eps, T, d.Rq);
-    matmul_forward(c.q.data(), c.qan.data(), w.wq_b, nullptr, T, HD, d.Rq);
+    linear_forward(c.q.data(), c.qan.data(), w.wq_b, nullptr, T, HD, d.Rq, d.precision);
   } else {
-    matmul_forward(c.q.data(), x, w.wq, nullptr, T, HD, d.C);
+    linear_forward(c.q.data(), x, w.wq, nullptr, T, HD, d.C, d.precision);
   }
   rope_forward(c.q.data() + d.Dn, pos, rope, T, d.H, HD, D);
   c.kv.assign(T * KA, 0.f), c.c.assign(T * d.Rkv, 0.f), c.kv_rstd.assign(T, 0.f), c.cn.assign(T * d.Rkv, 0.f);
-  matmul_forward(c.kv.data(), x, w.wkv_a, nullptr, T, KA, d.C);
+  linear_forward(c.kv.data(), x, w.wkv_a, nullptr, T, KA, d.C, d.precision);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t r = 0; r < d.Rkv; ++r) c.c[t * d.Rkv + r] = c.kv[t * KA + r];
   rmsnorm_forward(c.cn.data(), c.kv_rstd.data(), c.c.data(), w.kv_norm, eps, T, d.Rkv);
@@ -101,7 +101,7 @@ void mla_forward(float* out, MlaCache& c, const float* x, const MlaWeights& w, c
   resolve_docs(c.s0, posv, doc, pos, T);
   mla_project(c, x, w, posv.data(), rope, eps, d);
   c.kvb.assign(T * H * VB, 0.f);
-  matmul_forward(c.kvb.data(), c.cn.data(), w.wkv_b, nullptr, T, H * VB, d.Rkv);
+  linear_forward(c.kvb.data(), c.cn.data(), w.wkv_b, nullptr, T, H * VB, d.Rkv, d.precision);
   c.k.assign(T * H * D, 0.f);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t h = 0; h < H; ++h) {
@@ -112,6 +112,7 @@ void mla_forward(float* out, MlaCache& c, const float* x, const MlaWeights& w, c
   const float scale = mla_softmax_scale(d, rope);
   c.p.assign(H * T * T, 0.f);
   c.o.assign(T * H * d.Dv, 0.f);
+  std::vector<float> row_max(H * T);  // (H,T) max logit of each row (QK-Clip statistics)
 #pragma omp parallel
   {
     std::vector<float> l(T);  // (T) logits of one row
@@ -121,13 +122,16 @@ void mla_forward(float* out, MlaCache& c, const float* x, const MlaWeights& w, c
         const int64_t s0 = c.s0[t], n = t - s0 + 1;
         for (int64_t s = s0; s <= t; ++s)
           l[s - s0] = px::dot(&c.q[(t * H + h) * D], 1, &c.k[(s * H + h) * D], 1, D) * scale;
+        row_max[h * T + t] = px::row_max(l.data(), n);
         float* p = &c.p[(h * T + t) * T + s0];  // (n)
         softmax_row(p, l.data(), n);
         for (int64_t e = 0; e < d.Dv; ++e)
           c.o[(t * H + h) * d.Dv + e] = px::dot(p, 1, &c.kvb[(s0 * H + h) * VB + d.Dn + e], H * VB, n);
       }
   }
-  matmul_forward(out, c.o.data(), w.wo, nullptr, T, d.C, H * d.Dv);
+  c.max_logit.assign(H, 0.f);
+  for (int64_t h = 0; h < H; ++h) c.max_logit[h] = px::row_max(&row_max[h * T], T);
+  linear_forward(out, c.o.data(), w.wo, nullptr, T, d.C, H * d.Dv, d.precision);
 }
 
 void mla_forward_absorbed(float* out, const float* x, const MlaWeights& w, const int32_t* doc,
@@ -160,7 +164,7 @@ void mla_forward_absorbed(float* out, const float* x, const MlaWeights& w, const
           o[(t * H + h) * d.Dv + e] = px::dot(olat.data(), 1, wvb + e * R, 1, R);
       }
   }
-  matmul_forward(out, o.data(), w.wo, nullptr, T, d.C, H * d.Dv);
+  linear_forward(out, o.data(), w.wo, nullptr, T, d.C, H * d.Dv, d.precision);
 }
 
 void mla_backward(float* dx, const MlaWeights& dw, const float* dout, const MlaCache& c,
@@ -176,7 +180,7 @@ void mla_backward(float* dx, const MlaWeights& dw, const float* dout, const MlaC
   const float scale = mla_softmax_scale(d, rope);
 
   std::vector<float> dO(T * H * Dv, 0.f);  // (T,H,Dv)
-  matmul_backward(dO.data(), dw.wo, nullptr, dout, c.o.data(), w.wo, T, d.C, H * Dv);
+  linear_backward(dO.data(), dw.wo, nullptr, dout, c.o.data(), w.wo, T, d.C, H * Dv, d.precision);
   // dS[h,t,s] = (p·(dp − Σ p·dp))·scale with dp[s] = dot_k128(dO[t,h,:], v[s,h,:], Dv).
   std::vector<float> dS(H * T * T, 0.f);  // (H,T,T)
 #pragma omp parallel
@@ -221,20 +225,20 @@ void mla_backward(float* dx, const MlaWeights& dw, const float* dout, const MlaC
   rope_backward(dq.data() + d.Dn, posv.data(), rope, T, H, H * D, D);
   // kv path: Wkvb, kv_norm, then Wkva.
   std::vector<float> dcn(T * d.Rkv, 0.f), dc(T * d.Rkv, 0.f);  // (T,Rkv) each
-  matmul_backward(dcn.data(), dw.wkv_b, nullptr, dkvb.data(), c.cn.data(), w.wkv_b, T, H * VB, d.Rkv);
+  linear_backward(dcn.data(), dw.wkv_b, nullptr, dkvb.data(), c.cn.data(), w.wkv_b, T, H * VB, d.Rkv, d.precision);
   rmsnorm_backward(dc.data(), dw.kv_norm, dcn.data(), c.c.data(), w.kv_norm, c.kv_rstd.data(), T, d.Rkv);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t r = 0; r < d.Rkv; ++r) dkv[t * KA + r] = dc[t * d.Rkv + r];
   // dx accumulates the query path first, then the kv path.
   if (d.Rq > 0) {
     std::vector<float> dqan(T * d.Rq, 0.f), dqa(T * d.Rq, 0.f);  // (T,Rq) each
-    matmul_backward(dqan.data(), dw.wq_b, nullptr, dq.data(), c.qan.data(), w.wq_b, T, H * D, d.Rq);
+    linear_backward(dqan.data(), dw.wq_b, nullptr, dq.data(), c.qan.data(), w.wq_b, T, H * D, d.Rq, d.precision);
     rmsnorm_backward(dqa.data(), dw.q_norm, dqan.data(), c.qa.data(), w.q_norm, c.qa_rstd.data(), T, d.Rq);
-    matmul_backward(dx, dw.wq_a, nullptr, dqa.data(), x, w.wq_a, T, d.Rq, d.C);
+    linear_backward(dx, dw.wq_a, nullptr, dqa.data(), x, w.wq_a, T, d.Rq, d.C, d.precision);
   } else {
-    matmul_backward(dx, dw.wq, nullptr, dq.data(), x, w.wq, T, H * D, d.C);
+    linear_backward(dx, dw.wq, nullptr, dq.data(), x, w.wq, T, H * D, d.C, d.precision);
   }
-  matmul_backward(dx, dw.wkv_a, nullptr, dkv.data(), x, w.wkv_a, T, KA, d.C);
+  linear_backward(dx, dw.wkv_a, nullptr, dkv.data(), x, w.wkv_a, T, KA, d.C, d.precision);
 }
 
 }  // namespace preflight::ref

@@ -10,6 +10,7 @@
 //   l[t,h,s] = dot_k128(q[t,h,:], k[s,h,:], D) · scale,  scale = float(D^-0.5 · mscale²)
 //   allowed s: doc[s] == doc[t] and s ≤ t, i.e. s ∈ [s0(t), t] (documents are contiguous runs)
 //   m = row_max over allowed s; e_s = exp(l_s − m); Z = row_sum(e); p_s = e_s / Z
+//   max_logit[h] = row_max over t of m(t, h)   (the QK-Clip statistic; naive order only)
 //   o[t,h,:] = dot_k128 over s ∈ [s0(t), t] (ascending) of p_s · v[s,h,:]
 //   out = o·Woᵀ
 // Because every reduction runs over the allowed range only, a document's outputs in a
@@ -27,12 +28,15 @@
 #include <vector>
 
 #include "reference/core/model_config.hpp"
+#include "reference/layers/fp8_linear.hpp"
 #include "reference/layers/rope.hpp"
 
 namespace preflight::ref {
 
 struct MlaDims {
   int64_t T, C, H, Rq, Rkv, Dn, Dr, Dv;
+  LinearPrecision precision{};  // the projections Wqa, Wqb / Wq, Wkva, Wkvb, Wo (naive order; the
+                                // absorbed order and the attention core stay fp32)
   int64_t D() const { return Dn + Dr; }
   static MlaDims from(const ModelConfig& config, int64_t T);
 };
@@ -63,6 +67,7 @@ struct MlaCache {
   std::vector<float> p;                 // (H,T,T) softmax probabilities (0 outside allowed)
   std::vector<float> o;                 // (T,H,Dv)
   std::vector<int64_t> s0;              // (T) first allowed key position
+  std::vector<float> max_logit;         // (H) max over t and allowed s of l[t,h,s] (QK-Clip)
 };
 
 // doc (T): document id per token, non-decreasing (null = one document); pos (T): RoPE

@@ -3,9 +3,12 @@
 // Legend: T = tokens, C = channels (hidden), H = intermediate width.
 //
 // Forward:  h1 = x·W1ᵀ;  h3 = x·W3ᵀ;  act_i = silu(h1_i) · h3_i;  y = act·W2ᵀ
+// The three GEMMs (forward, dgrad, wgrad) run in precision p (fp8_linear.hpp; fp32 = matmul.hpp).
 #pragma once
 
 #include <cstdint>
+
+#include "reference/layers/fp8_linear.hpp"
 
 namespace preflight::ref {
 
@@ -17,7 +20,7 @@ void swiglu_forward(float* out,        // (T,C)
                     const float* w1,   // (H,C) gate projection
                     const float* w3,   // (H,C) up projection
                     const float* w2,   // (C,H) down projection
-                    int64_t T, int64_t C, int64_t H);
+                    int64_t T, int64_t C, int64_t H, const LinearPrecision& p = {});
 
 // Backward (gradients accumulated; scratch dact/dh1/dh3 allocated inside):
 //   dact = dy·W2 ;  dW2 += dyᵀ·act
@@ -36,6 +39,6 @@ void swiglu_backward(float* dx,          // (T,C) or null
                      const float* w1,    // (H,C)
                      const float* w3,    // (H,C)
                      const float* w2,    // (C,H)
-                     int64_t T, int64_t C, int64_t H);
+                     int64_t T, int64_t C, int64_t H, const LinearPrecision& p = {});
 
 }  // namespace preflight::ref

@@ -85,7 +85,7 @@ PF_HD float fp8_decode(std::uint8_t c) {
   const std::uint32_t sign = static_cast<std::uint32_t>(c & 0x80u) << 24;
   const std::uint32_t e = (c >> Spec::kMant) & kExpMax;
   const std::uint32_t m = c & ((1u << Spec::kMant) - 1u);
-  if (Spec::kMaxCode == 0x7Eu) {  // E4M3: only S.1111.111 is special
+  if constexpr (Spec::kMaxCode == 0x7Eu) {  // E4M3: only S.1111.111 is special
     if ((c & 0x7Fu) == 0x7Fu) return canonical_nan();
   } else if (e == kExpMax) {  // E5M2: IEEE-style specials
     return m == 0u ? float_of(sign | 0x7F800000u) : canonical_nan();

@@ -37,18 +37,21 @@ inline std::uint64_t count(const std::vector<BitRange>& ranges) {
   return n;
 }
 
-// Runs visit(u, thread_state) for every pattern of every range; ranges are split in chunks
-// handed out statically so each pattern is visited exactly once.
+// Runs visit(u, state) for every pattern of every range, split over the OpenMP threads in
+// static chunks; each thread folds into its own State (no shared writes in the loop) and the
+// per-thread states are returned for the caller to merge.
 template <class State, class Visit>
 std::vector<State> for_each_pattern(const std::vector<BitRange>& ranges, Visit visit) {
   std::vector<State> states(static_cast<std::size_t>(omp_get_max_threads()));
-  for (const BitRange& r : ranges) {
-    const std::int64_t n = (static_cast<std::int64_t>(r.last) - r.first) / r.stride + 1;
-#pragma omp parallel for schedule(static, 65536)
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::uint32_t u = r.first + static_cast<std::uint32_t>(i) * r.stride;
-      visit(u, states[static_cast<std::size_t>(omp_get_thread_num())]);
+#pragma omp parallel
+  {
+    State local{};
+    for (const BitRange& r : ranges) {
+      const std::int64_t n = (static_cast<std::int64_t>(r.last) - r.first) / r.stride + 1;
+#pragma omp for schedule(static, 65536)
+      for (std::int64_t i = 0; i < n; ++i) visit(r.first + static_cast<std::uint32_t>(i) * r.stride, local);
     }
+    states[static_cast<std::size_t>(omp_get_thread_num())] = local;
   }
   return states;
 }

@@ -12,7 +12,6 @@
 namespace preflight::num {
 namespace {
 
-constexpr float kNaN = __builtin_nanf("");
 constexpr float kNegNaN = -__builtin_nanf("");
 
 std::uint32_t bits(float x) { return bits_of(x); }

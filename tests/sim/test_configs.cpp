@@ -78,6 +78,23 @@ TEST(Configs, UnknownFieldsAndBadValuesAreRejected) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("'schedule'"), std::string::npos) << e.what();
   }
+  j["schedule"] = "dualpipe";
+  j["attention_kernel"] = "fused";
+  EXPECT_THROW(layout_from_json(j, "test"), Error);
+  j["attention_kernel"] = "unfused";
+  j["sequence_parallel"] = 1;
+  EXPECT_THROW(layout_from_json(j, "test"), Error);
+  j["sequence_parallel"] = false;
+  j["dropout"] = true;
+  const LayoutConfig l = layout_from_json(j, "test");
+  EXPECT_EQ(l.attention_kernel, AttentionKernel::unfused);
+  EXPECT_FALSE(l.sequence_parallel);
+  EXPECT_TRUE(l.dropout);
+  // Defaults: sequence parallelism on (it matters with tp > 1), flash attention, no dropout.
+  const LayoutConfig d;
+  EXPECT_TRUE(d.sequence_parallel);
+  EXPECT_EQ(d.attention_kernel, AttentionKernel::flash);
+  EXPECT_FALSE(d.dropout);
   nlohmann::json h = nlohmann::json::parse(*preset_text("hardware", "h800-2048"));
   h["gemm_efficiency"] = 1.5;
   EXPECT_THROW(cluster_from_json(h, "test"), Error);

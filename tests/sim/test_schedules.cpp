@@ -1,6 +1,8 @@
 // Unit-time schedule tests: every schedule's idle time per rank (step time − busy)
-// equals its closed form from the literature exactly, with integer op times; the
-// DualPipe/DualPipeV op lists match the 8-phase loop counts on every rank.
+// equals its closed form from the literature exactly, with integer op times (ZB-H2's in
+// the steady state of back-to-back steps, where the paper states it); peak activations
+// follow the op lists; the DualPipe/DualPipeV op lists match the 8-phase loop counts on
+// every rank.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -59,6 +61,61 @@ TEST(Schedules, ZbH1BubbleIsPMinus1TimesFPlusBMinusW) {
   EXPECT_EQ(3 * zb[0], ofob[0]);
 }
 
+TEST(Schedules, ZbH2IsAParallelogramWithoutGaps) {
+  // One step, T_F = T_B = T_W = 1, m >= 2p − 1: rank r runs from r to r + 3m without a
+  // gap (the paper's parallelogram) and holds at most 2p − 1 micro-batches.
+  for (int p : {2, 4, 8}) {
+    for (int m : {2 * p - 1, 2 * p, 3 * p + 1}) {
+      const PipelineSchedule s = make_schedule(Schedule::zb_h2, p, 1, m);
+      const PipelineRun run = run_pipeline(s, unit_costs(1, 1, 1));
+      EXPECT_EQ(run.makespan_s, 3 * m + p - 1) << "p " << p << " m " << m;
+      for (int r = 0; r < p; ++r) {
+        double first = run.makespan_s, last = 0;
+        for (const StepRecord& rec : run.steps) {
+          if (rec.rank != r) continue;
+          first = std::min(first, rec.start_s);
+          last = std::max(last, rec.end_s);
+        }
+        EXPECT_EQ(first, r) << "p " << p << " m " << m << " rank " << r;
+        EXPECT_EQ(last, r + 3 * m) << "p " << p << " m " << m << " rank " << r;
+        EXPECT_EQ(last - first, run.busy_s[r]) << "p " << p << " m " << m << " rank " << r;
+      }
+      for (int v : peak_in_flight(s)) EXPECT_EQ(v, 2 * p - 1) << "p " << p << " m " << m;
+    }
+  }
+}
+
+TEST(Schedules, ZbH2SteadyStateBubbleIsPMinus1TimesFPlusBMinus2W) {
+  // Qi et al.: ZB-H2's bubble is (p−1)(T_F + T_B − 2T_W), zero at T_F = T_B = T_W. The
+  // claim is for the steady state of back-to-back steps (the optimizer's post-validation
+  // lets each rank start the next step right after its own last W): there, the time
+  // between the ends of two consecutive steps on every rank is m(T_F + T_B + T_W) plus
+  // exactly that bubble.
+  struct Times {
+    double f, b, w;
+  };
+  for (int p : {2, 4, 8}) {
+    for (int m : {2 * p - 1, 2 * p, 3 * p + 1}) {
+      for (Times t : {Times{1, 1, 1}, Times{2, 2, 1}, Times{3, 2, 1}, Times{2, 3, 1}, Times{1, 2, 1}, Times{2, 1, 1}}) {
+        const int steps = 3;
+        const PipelineSchedule one = make_schedule(Schedule::zb_h2, p, 1, m);
+        const PipelineSchedule s = repeat_steps(one, steps);
+        const PipelineRun run = run_pipeline(s, unit_costs(t.f, t.b, t.w));
+        const double bubble = (p - 1) * (t.f + t.b - 2 * t.w);
+        for (int r = 0; r < p; ++r) {
+          const size_t per_step = one.programs[r].size();
+          std::vector<double> end(steps, 0);
+          for (const StepRecord& rec : run.steps)
+            if (rec.rank == r) end[rec.index / per_step] = std::max(end[rec.index / per_step], rec.end_s);
+          for (int k = 1; k < steps; ++k)
+            EXPECT_EQ(end[k] - end[k - 1], m * (t.f + t.b + t.w) + bubble)
+                << "p " << p << " m " << m << " F " << t.f << " B " << t.b << " W " << t.w << " rank " << r;
+        }
+      }
+    }
+  }
+}
+
 TEST(Schedules, DualPipeTableBubble) {
   // DualPipe table: (PP/2 − 1)(F&B + B − 3W), B the full backward; with F = B−W = W the
   // largest idle of a rank. Third-party figure: p = 8, m = 20 gives 66-unit rows with 6 idle.
@@ -95,12 +152,29 @@ TEST(Schedules, DualPipeVTableBubble) {
 }
 
 TEST(Schedules, PeakActivationsMatchTheTables) {
-  // 1F1B: p on rank 0; GPipe: m; ZB-H1: p; DualPipe / DualPipeV: PP + 1 (stages) on every rank.
+  // 1F1B: p on rank 0; GPipe: m; ZB-H1: p; ZB-H2: 2p − 1; DualPipe / DualPipeV: PP + 1
+  // (stages) on every rank.
   EXPECT_EQ(peak_in_flight(make_schedule(Schedule::one_f_one_b, 8, 1, 32))[0], 8);
   EXPECT_EQ(peak_in_flight(make_schedule(Schedule::gpipe, 8, 1, 32))[0], 32);
   for (int v : peak_in_flight(make_schedule(Schedule::zb_h1, 8, 1, 32))) EXPECT_EQ(v, 8);
+  for (int v : peak_in_flight(make_schedule(Schedule::zb_h2, 8, 1, 32))) EXPECT_EQ(v, 15);
   for (int v : peak_in_flight(make_schedule(Schedule::dualpipe, 16, 1, 120))) EXPECT_EQ(v, 17);
   for (int v : peak_in_flight(make_schedule(Schedule::dualpipev, 8, 2, 40))) EXPECT_EQ(v, 17);
+}
+
+TEST(Schedules, InterleavedHoldsItsWarmUpPlusOneChunk) {
+  // Megatron's interleaved 1F1B: rank r runs 2(p − r − 1) + (v − 1)p warm-up forwards of
+  // chunks (1/v of the rank's layers each) and one more before its first backward, so
+  // it holds 2(p − r − 1) + (v − 1)p + 1 chunks: p + (p − 1)/v micro-batches' worth of
+  // its layers on rank 0, against p for 1F1B. Llama 3's p = 16, v = 2: 47 chunks on rank 0.
+  for (int p : {4, 8, 16}) {
+    for (int v : {2, 3, 4}) {
+      const std::vector<int32_t> peak = peak_in_flight(make_schedule(Schedule::interleaved_1f1b, p, v, 2 * p));
+      for (int r = 0; r < p; ++r) EXPECT_EQ(peak[r], 2 * (p - r - 1) + (v - 1) * p + 1) << "p " << p << " v " << v;
+      EXPECT_EQ(static_cast<double>(peak[0]) / v, p + static_cast<double>(p - 1) / v);
+    }
+  }
+  EXPECT_EQ(peak_in_flight(make_schedule(Schedule::interleaved_1f1b, 16, 2, 32))[0], 47);
 }
 
 // Counts the 8 phases back from a rank's op list, by the op pattern of each phase.

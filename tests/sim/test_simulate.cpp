@@ -82,6 +82,31 @@ TEST(Simulate, OutOfMemoryNamesTheBiggestConsumer) {
   EXPECT_EQ(r.memory[0].biggest().front().first, "activations");
 }
 
+TEST(Validation, MegatronTable1WithinTenPercent) {
+  // The A100 rows of the validation table (docs/SIMULATOR.md): TFLOP/s per GPU by the
+  // paper's FLOP formula 96·B·s·l·h²(1 + s/(6h) + V/(16lh)) over the predicted step. A
+  // guard that the table stays representative, not a fit: no preset was tuned to it.
+  struct Row {
+    const char* model;
+    int64_t gpus;
+    const char* layout;
+    double batch, layers, hidden, published;
+  };
+  const ClusterConfig selene = load_cluster("a100-selene");
+  for (const Row& row : {Row{"gpt-1.7b", 32, "megatron-gpt-1.7b", 512, 24, 2304, 137},
+                         Row{"gpt-18.4b", 256, "megatron-gpt-18.4b", 1024, 40, 6144, 135},
+                         Row{"gpt-145.6b", 1536, "megatron-gpt-145.6b", 2304, 80, 12288, 148}}) {
+    ClusterConfig c = selene;
+    c.num_gpus = row.gpus;
+    const SimReport r = simulate(load_model_config(row.model), c, load_layout(row.layout));
+    const double s = 2048, V = 51200, h = row.hidden, l = row.layers;
+    const double flops = 96 * row.batch * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h));
+    const double tflops = flops / (r.step_time_s * static_cast<double>(row.gpus)) / 1e12;
+    EXPECT_NEAR(tflops / row.published, 1.0, 0.10) << row.model << ": " << tflops << " TFLOP/s";
+    EXPECT_TRUE(r.fits) << row.model;
+  }
+}
+
 // Runs a shell command and returns its stdout.
 std::string run(const std::string& cmd) {
   std::array<char, 4096> buf;
