@@ -200,10 +200,12 @@ Outputs swiglu_case(const Shape& s) {
     return [&, gpu] {
       Vec y(T * C), h1(T * H), h3(T * H), act(T * H), dx(T * C, 0.f), g1(H * C, 0.f), g3(H * C, 0.f), g2(H * C, 0.f);
       (gpu ? cuda::swiglu_forward : ref::swiglu_forward)(y.data(), h1.data(), h3.data(), act.data(), x.data(),
-                                                         w1.data(), w3.data(), w2.data(), T, C, H);
+                                                         w1.data(), w3.data(), w2.data(), T, C, H,
+                                                         ref::LinearPrecision{});
       (gpu ? cuda::swiglu_backward : ref::swiglu_backward)(dx.data(), g1.data(), g3.data(), g2.data(), dy.data(),
                                                            h1.data(), h3.data(), act.data(), x.data(), w1.data(),
-                                                           w3.data(), w2.data(), T, C, H);
+                                                           w3.data(), w2.data(), T, C, H,
+                                                           ref::LinearPrecision{});
       return std::vector<Vec>{y, dx, g1, g3, g2};
     };
   };

@@ -28,10 +28,11 @@ struct PipelinePhase {
 };
 
 // A cached object and an id unique over the cache's life, to key what is derived from it.
+// Shared ownership: an entry the cache drops stays valid for the caller holding it.
 template <typename T>
 struct Cached {
   uint64_t id = 0;
-  T* value = nullptr;
+  std::shared_ptr<T> value;
 };
 
 class SimCache {
@@ -56,7 +57,7 @@ class SimCache {
   template <typename T>
   struct Entry {
     uint64_t id = 0;
-    std::unique_ptr<T> value;
+    std::shared_ptr<T> value;
   };
   const ModelConfig& model_;
   const ClusterConfig& cluster_;

@@ -55,10 +55,10 @@ Cached<const PipelineSchedule> SimCache::schedule(Schedule kind, int32_t pp, int
   auto it = schedules_.find(key);
   if (it == schedules_.end()) {
     if (schedules_.size() >= kMaxSchedules) schedules_.clear();
-    auto s = std::make_unique<PipelineSchedule>(make_schedule(kind, pp, vpp, microbatches));
+    auto s = std::make_shared<PipelineSchedule>(make_schedule(kind, pp, vpp, microbatches));
     it = schedules_.emplace(key, Entry<PipelineSchedule>{next_id_++, std::move(s)}).first;
   }
-  return {it->second.id, it->second.value.get()};
+  return {it->second.id, it->second.value};
 }
 
 Cached<CostModel> SimCache::cost_model(const ResolvedLayout& r) {
@@ -73,9 +73,9 @@ Cached<CostModel> SimCache::cost_model(const ResolvedLayout& r) {
   auto it = costs_.find(key);
   if (it == costs_.end()) {
     if (costs_.size() >= kMaxCostModels) costs_.clear();
-    it = costs_.emplace(key, Entry<CostModel>{next_id_++, std::make_unique<CostModel>(model_, cluster_, r)}).first;
+    it = costs_.emplace(key, Entry<CostModel>{next_id_++, std::make_shared<CostModel>(model_, cluster_, r)}).first;
   }
-  return {it->second.id, it->second.value.get()};
+  return {it->second.id, it->second.value};
 }
 
 const PipelinePhase& SimCache::pipeline(Cached<CostModel> cost, Cached<const PipelineSchedule> first,

@@ -260,27 +260,27 @@ void rope_backward(float* dx, const std::int32_t* pos, const ref::RopeTable& tab
 
 // ------------------------------------------------------------------ swiglu
 void swiglu_forward(float* out, float* h1, float* h3, float* act, const float* x, const float* w1, const float* w3,
-                    const float* w2, int64_t T, int64_t C, int64_t H) {
+                    const float* w2, int64_t T, int64_t C, int64_t H, const ref::LinearPrecision& p) {
   const F xx = up(x, T * C), g1 = up(w1, H * C), g3 = up(w3, H * C), g2 = up(w2, C * H);
   F a1(T * H), a3(T * H), ac(T * H), y(T * C);
-  d_matmul_forward(a1.get(), xx.get(), g1.get(), nullptr, T, H, C);
-  d_matmul_forward(a3.get(), xx.get(), g3.get(), nullptr, T, H, C);
+  d_linear_forward(a1.get(), xx.get(), g1.get(), nullptr, T, H, C, p);
+  d_linear_forward(a3.get(), xx.get(), g3.get(), nullptr, T, H, C, p);
   dev::swiglu_act(ac.get(), a1.get(), a3.get(), T * H);
-  d_matmul_forward(y.get(), ac.get(), g2.get(), nullptr, T, C, H);
+  d_linear_forward(y.get(), ac.get(), g2.get(), nullptr, T, C, H, p);
   y.download(out), a1.download(h1), a3.download(h3), ac.download(act);
 }
 
 void swiglu_backward(float* dx, float* dw1, float* dw3, float* dw2, const float* dout, const float* h1,
                      const float* h3, const float* act, const float* x, const float* w1, const float* w3,
-                     const float* w2, int64_t T, int64_t C, int64_t H) {
+                     const float* w2, int64_t T, int64_t C, int64_t H, const ref::LinearPrecision& p) {
   const F dy = up(dout, T * C), a1 = up(h1, T * H), a3 = up(h3, T * H), ac = up(act, T * H), xx = up(x, T * C);
   const F g1 = up(w1, H * C), g3 = up(w3, H * C), g2 = up(w2, C * H);
   F gdx = up(dx, T * C), gw1 = up(dw1, H * C), gw3 = up(dw3, H * C), gw2 = up(dw2, C * H);
   F dact(T * H), dh1(T * H), dh3(T * H);
-  d_matmul_backward(dact.get(), gw2.get(), nullptr, dy.get(), ac.get(), g2.get(), T, C, H);
+  d_linear_backward(dact.get(), gw2.get(), nullptr, dy.get(), ac.get(), g2.get(), T, C, H, p);
   dev::swiglu_grad(dh1.get(), dh3.get(), dact.get(), a1.get(), a3.get(), T * H);
-  d_matmul_backward(gdx.get(), gw1.get(), nullptr, dh1.get(), xx.get(), g1.get(), T, H, C);
-  d_matmul_backward(gdx.get(), gw3.get(), nullptr, dh3.get(), xx.get(), g3.get(), T, H, C);
+  d_linear_backward(gdx.get(), gw1.get(), nullptr, dh1.get(), xx.get(), g1.get(), T, H, C, p);
+  d_linear_backward(gdx.get(), gw3.get(), nullptr, dh3.get(), xx.get(), g3.get(), T, H, C, p);
   gdx.download(dx), gw1.download(dw1), gw3.download(dw3), gw2.download(dw2);
 }
 

@@ -48,10 +48,10 @@ void rope_backward(float* dx, const std::int32_t* pos, const ref::RopeTable& tab
 
 // ---- swiglu.hpp
 void swiglu_forward(float* out, float* h1, float* h3, float* act, const float* x, const float* w1, const float* w3,
-                    const float* w2, std::int64_t T, std::int64_t C, std::int64_t H);
+                    const float* w2, std::int64_t T, std::int64_t C, std::int64_t H, const ref::LinearPrecision& p = {});
 void swiglu_backward(float* dx, float* dw1, float* dw3, float* dw2, const float* dout, const float* h1,
                      const float* h3, const float* act, const float* x, const float* w1, const float* w3,
-                     const float* w2, std::int64_t T, std::int64_t C, std::int64_t H);
+                     const float* w2, std::int64_t T, std::int64_t C, std::int64_t H, const ref::LinearPrecision& p = {});
 
 // ---- gpt_layers.hpp
 void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,

@@ -1,4 +1,4 @@
-// FP8 against the bf16 GEMM path on the proxy-16b widths (label "heavy": ~1 min on 2 cores;
+// FP8 against the bf16 GEMM path on the proxy-16b widths (label "heavy": 2–3 min on 2 cores;
 // not part of the reference suite). proxy-16b itself (16B parameters) does not fit a test,
 // so this truncates it: its real widths — hidden 2048, MLA (Rkv 512, 16 heads of 128+64, v 128),
 // dense SwiGLU 10944, experts of width 1408, 2 shared, top-6 of sigmoid scores, one MTP depth —

@@ -386,7 +386,7 @@ TEST(ModelPrecision, Fp32IsTheDefaultAndIsMatmulBitForBit) {
   EXPECT_EQ(ModelOptions{}.precision.kind, Precision::fp32);
   // linear_forward/backward in fp32 are matmul.hpp itself (fp8_linear.hpp), so the default model
   // is the model verified against the float64 oracle above; goldens/reference/tiny-fp32.json
-  // pins its bits (recorded with the pre-switch code, tools/… see docs/REFERENCE.md).
+  // pins its bits from here on.
   ModelSetup s(load_model_config("tiny"), 2, 7, 0.02);
   const ModelRun a = run_model(s), b = run_model(s, false, Precision::fp32);
   EXPECT_TRUE(bits_equal(a.grads, b.grads));
