@@ -16,7 +16,7 @@ log=build/Testing/Temporary/LastTest.log
 if [ -f "$log" ]; then
   echo
   echo "== measured by the tests =="
-  grep -h -E '^\[ *(ulp|exhaustive|params|bound|measured) *\]' "$log" | sort -u || true
+  grep -h -E '^\[ *(ulp|exhaustive|params|bound|measured|model|philox|parity) *\]' "$log" | sort -u || true
   echo
   grep -E '^[0-9]+% tests passed|^Total Test time|tests skipped|Not Run|Skipped' build/ctest.log | tail -n 3 || true
 fi

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reference/core/error.hpp"
+#include "reference/core/json_fields.hpp"
 #include "reference/core/presets.hpp"
 #include "sim/api.hpp"
 
@@ -18,80 +19,6 @@ namespace {
 
 constexpr const char* kHardwareFormat = "preflight-hardware/1";
 constexpr const char* kLayoutFormat = "preflight-layout/1";
-
-// Reads typed fields of one JSON object and reports unknown keys, so that a typo in a
-// field name is an error rather than a silently ignored setting.
-class Reader {
- public:
-  Reader(const json& obj, std::string origin) : obj_(obj), origin_(std::move(origin)) {
-    if (!obj_.is_object()) fail(origin_, ": expected a JSON object");
-  }
-  void format(const char* expected) {
-    std::string f;
-    read("format", f);
-    if (f != expected) fail(origin_, ": field 'format' = \"", f, "\": expected \"", expected, "\"");
-  }
-  void read(const std::string& key, int64_t& out) {
-    if (!take(key)) return;
-    const json& v = obj_.at(key);
-    if (!v.is_number_integer()) bad(key, "an integer", v);
-    out = v.get<int64_t>();
-  }
-  void read(const std::string& key, double& out) {
-    if (!take(key)) return;
-    const json& v = obj_.at(key);
-    if (!v.is_number()) bad(key, "a number", v);
-    out = v.get<double>();
-  }
-  void read(const std::string& key, bool& out) {
-    if (!take(key)) return;
-    const json& v = obj_.at(key);
-    if (!v.is_boolean()) bad(key, "true or false", v);
-    out = v.get<bool>();
-  }
-  void read(const std::string& key, std::string& out) {
-    if (!take(key)) return;
-    const json& v = obj_.at(key);
-    if (!v.is_string()) bad(key, "a string", v);
-    out = v.get<std::string>();
-  }
-  void read(const std::string& key, std::vector<int64_t>& out) {
-    if (!take(key)) return;
-    const json& v = obj_.at(key);
-    if (!v.is_array()) bad(key, "an array of integers", v);
-    out.clear();
-    for (const json& e : v) {
-      if (!e.is_number_integer()) bad(key, "an array of integers", v);
-      out.push_back(e.get<int64_t>());
-    }
-  }
-  template <typename Enum>
-  void read_enum(const std::string& key, Enum& out, const std::map<std::string, Enum>& names) {
-    if (!take(key)) return;
-    const json& v = obj_.at(key);
-    std::string allowed;
-    for (const auto& [n, e] : names) allowed += (allowed.empty() ? "" : " | ") + n;
-    if (!v.is_string() || !names.count(v.get<std::string>())) bad(key, "one of " + allowed, v);
-    out = names.at(v.get<std::string>());
-  }
-  void reject_unknown() const {
-    for (auto it = obj_.begin(); it != obj_.end(); ++it) {
-      if (!used_.count(it.key())) fail(origin_, ": unknown field '", it.key(), "'");
-    }
-  }
-
- private:
-  bool take(const std::string& key) {
-    used_.insert(key);
-    return obj_.contains(key) && !obj_.at(key).is_null();
-  }
-  [[noreturn]] void bad(const std::string& key, const std::string& expected, const json& v) const {
-    fail(origin_, ": field '", key, "' = ", v.dump(), ": expected ", expected);
-  }
-  const json& obj_;
-  std::string origin_;
-  std::set<std::string> used_;
-};
 
 const std::map<std::string, Schedule> kScheduleNames = {
     {"gpipe", Schedule::gpipe},       {"1f1b", Schedule::one_f_one_b}, {"interleaved-1f1b", Schedule::interleaved_1f1b},
@@ -134,8 +61,8 @@ const char* to_string(AttentionKernel k) {
 }
 
 ClusterConfig cluster_from_json(const json& j, const std::string& origin) {
-  Reader r(j, origin);
-  r.format(kHardwareFormat);
+  JsonFields r(j, origin);
+  r.expect_format(kHardwareFormat);
   ClusterConfig c;
   r.read("name", c.name);
   r.read("description", c.description);
@@ -195,8 +122,8 @@ void validate(const ClusterConfig& c) {
 }
 
 LayoutConfig layout_from_json(const json& j, const std::string& origin) {
-  Reader r(j, origin);
-  r.format(kLayoutFormat);
+  JsonFields r(j, origin);
+  r.expect_format(kLayoutFormat);
   LayoutConfig l;
   r.read("name", l.name);
   r.read("description", l.description);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reference/core/error.hpp"
+#include "reference/core/json_fields.hpp"
 #include "reference/core/presets.hpp"
 
 namespace preflight {
@@ -15,93 +16,6 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kPresetFormat = "preflight-model/1";
-
-std::string type_name(const json& v) {
-  if (v.is_number_integer()) return "integer " + v.dump();
-  if (v.is_number()) return "number " + v.dump();
-  if (v.is_string()) return "string " + v.dump();
-  if (v.is_boolean()) return std::string("boolean ") + (v.get<bool>() ? "true" : "false");
-  if (v.is_null()) return "null";
-  if (v.is_array()) return "an array";
-  return "an object";
-}
-
-// Reads fields of one JSON object, checking types and remembering which keys were
-// consumed so that leftovers can be reported as unknown.
-class FieldReader {
- public:
-  FieldReader(const json& obj, std::string origin, std::string prefix = "")
-      : obj_(obj), origin_(std::move(origin)), prefix_(std::move(prefix)) {}
-
-  bool has(const std::string& key) const { return obj_.contains(key); }
-  const json& raw(const std::string& key) {
-    used_.insert(key);
-    return obj_.at(key);
-  }
-  void ignore(const std::string& key) { used_.insert(key); }
-
-  void read(const std::string& key, int64_t& out) {
-    if (!has(key)) return;
-    const json& v = raw(key);
-    if (!v.is_number_integer()) bad(key, "an integer", v);
-    out = v.get<int64_t>();
-  }
-  void read(const std::string& key, double& out) {
-    if (!has(key)) return;
-    const json& v = raw(key);
-    if (!v.is_number()) bad(key, "a number", v);
-    out = v.get<double>();
-  }
-  void read(const std::string& key, bool& out) {
-    if (!has(key)) return;
-    const json& v = raw(key);
-    if (!v.is_boolean()) bad(key, "true or false", v);
-    out = v.get<bool>();
-  }
-  void read(const std::string& key, std::string& out) {
-    if (!has(key)) return;
-    const json& v = raw(key);
-    if (!v.is_string()) bad(key, "a string", v);
-    out = v.get<std::string>();
-  }
-  template <typename Enum>
-  void read_enum(const std::string& key, Enum& out, const std::map<std::string, Enum>& names) {
-    if (!has(key)) return;
-    const json& v = raw(key);
-    std::string allowed;
-    for (const auto& [n, e] : names) allowed += (allowed.empty() ? "" : " | ") + ("\"" + n + "\"");
-    if (!v.is_string()) bad(key, "one of " + allowed, v);
-    auto it = names.find(v.get<std::string>());
-    if (it == names.end()) bad(key, "one of " + allowed, v);
-    out = it->second;
-  }
-
-  // Every key not consumed and not in `ignorable` is an error.
-  void reject_unknown(const std::set<std::string>& ignorable = {}) const {
-    for (const auto& [key, value] : obj_.items()) {
-      if (used_.count(key) || ignorable.count(key)) continue;
-      fail(origin_, ": unknown field '", prefix_, key, "'");
-    }
-  }
-
-  [[noreturn]] void bad(const std::string& key, const std::string& expected, const json& got) const {
-    fail(origin_, ": field '", prefix_, key, "': expected ", expected, ", got ", type_name(got));
-  }
-  [[noreturn]] void missing(const std::string& key) const {
-    fail(origin_, ": missing required field '", prefix_, key, "'");
-  }
-  void require(std::initializer_list<const char*> keys) const {
-    for (const char* k : keys)
-      if (!has(k)) missing(k);
-  }
-  const std::string& origin() const { return origin_; }
-
- private:
-  const json& obj_;
-  std::string origin_;
-  std::string prefix_;
-  std::set<std::string> used_;
-};
 
 const std::map<std::string, NormKind> kNormNames = {{"rmsnorm", NormKind::rmsnorm}, {"layernorm", NormKind::layernorm}};
 const std::map<std::string, PositionKind> kPositionNames = {{"rope", PositionKind::rope},
@@ -113,7 +27,7 @@ const std::map<std::string, ScoringFunc> kScoringNames = {{"sigmoid", ScoringFun
 const std::map<std::string, FfnKind> kActivationNames = {
     {"silu", FfnKind::swiglu}, {"swiglu", FfnKind::swiglu}, {"gelu", FfnKind::gelu}, {"gelu_new", FfnKind::gelu}};
 
-void read_rope_scaling(FieldReader& r, RopeScaling& out) {
+void read_rope_scaling(JsonFields& r, RopeScaling& out) {
   if (!r.has("rope_scaling")) return;
   const json& v = r.raw("rope_scaling");
   if (v.is_null()) {
@@ -121,7 +35,7 @@ void read_rope_scaling(FieldReader& r, RopeScaling& out) {
     return;
   }
   if (!v.is_object()) r.bad("rope_scaling", "an object or null", v);
-  FieldReader s(v, r.origin(), "rope_scaling.");
+  JsonFields s(v, r.origin(), "rope_scaling");
   const std::map<std::string, RopeScalingKind> kinds = {
       {"none", RopeScalingKind::none}, {"yarn", RopeScalingKind::yarn}, {"llama3", RopeScalingKind::llama3}};
   // HF spells the kind "type" (older) or "rope_type" (newer).
@@ -140,7 +54,7 @@ void read_rope_scaling(FieldReader& r, RopeScaling& out) {
 }
 
 // Fields shared by the preset and Hugging Face dialects (same names).
-void read_common_fields(FieldReader& r, ModelConfig& c) {
+void read_common_fields(JsonFields& r, ModelConfig& c) {
   r.read("vocab_size", c.vocab_size);
   r.read("hidden_size", c.hidden_size);
   r.read("num_hidden_layers", c.num_hidden_layers);
@@ -191,11 +105,9 @@ void derive_defaults(ModelConfig& c) {
 }
 
 ModelConfig parse_preset(const json& j, const std::string& origin) {
-  FieldReader r(j, origin);
+  JsonFields r(j, origin);
   ModelConfig c;
-  std::string format;
-  r.read("format", format);
-  if (format != kPresetFormat) fail(origin, ": field 'format' = \"", format, "\": expected \"", kPresetFormat, "\"");
+  r.expect_format(kPresetFormat);
   r.read("name", c.name);
   r.ignore("description");
   r.ignore("source");
@@ -213,7 +125,7 @@ ModelConfig parse_preset(const json& j, const std::string& origin) {
 }
 
 ModelConfig parse_hugging_face(const json& j, const std::string& origin) {
-  FieldReader r(j, origin);
+  JsonFields r(j, origin);
   ModelConfig c;
   std::string model_type;
   r.read("model_type", model_type);
@@ -262,7 +174,7 @@ ModelConfig parse_hugging_face(const json& j, const std::string& origin) {
 
 // DeepSeek's inference ModelArgs / config_671B.json. Defaults are those of ModelArgs.
 ModelConfig parse_deepseek(const json& j, const std::string& origin) {
-  FieldReader r(j, origin);
+  JsonFields r(j, origin);
   ModelConfig c;
   c.attention = AttentionKind::mla;
   c.vocab_size = 102400;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reference/core/error.hpp"
+#include "reference/core/json_fields.hpp"
 #include "reference/core/presets.hpp"
 
 namespace preflight::faults {
@@ -16,91 +17,6 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kFormat = "preflight-faults/1";
-
-// Reads one JSON object strictly: every key must be consumed, every value checked.
-class ObjectReader {
- public:
-  ObjectReader(const json& j, std::string origin, std::string path) : j_(j), origin_(std::move(origin)), path_(std::move(path)) {
-    if (!j_.is_object()) fail(origin_, ": field '", path_, "': expected a JSON object");
-  }
-
-  bool has(const std::string& key) const { return j_.contains(key); }
-
-  double number(const std::string& key, double fallback, double lo, double hi, bool required = false) {
-    seen_.insert(key);
-    if (!j_.contains(key)) {
-      if (required) fail(origin_, ": field '", field(key), "' is missing: expected a number in [", lo, ", ", hi, "]");
-      return fallback;
-    }
-    const json& v = j_.at(key);
-    if (!v.is_number()) fail(origin_, ": field '", field(key), "' = ", v.dump(), ": expected a number in [", lo, ", ", hi, "]");
-    const double x = v.get<double>();
-    if (!(x >= lo && x <= hi) || !std::isfinite(x))
-      fail(origin_, ": field '", field(key), "' = ", v.dump(), ": expected a number in [", lo, ", ", hi, "]");
-    return x;
-  }
-
-  int64_t integer(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {
-    seen_.insert(key);
-    if (!j_.contains(key)) return fallback;
-    const json& v = j_.at(key);
-    if (!v.is_number_integer()) fail(origin_, ": field '", field(key), "' = ", v.dump(), ": expected an integer in [", lo, ", ", hi, "]");
-    const int64_t x = v.get<int64_t>();
-    if (x < lo || x > hi) fail(origin_, ": field '", field(key), "' = ", x, ": expected an integer in [", lo, ", ", hi, "]");
-    return x;
-  }
-
-  bool boolean(const std::string& key, bool fallback) {
-    seen_.insert(key);
-    if (!j_.contains(key)) return fallback;
-    const json& v = j_.at(key);
-    if (!v.is_boolean()) fail(origin_, ": field '", field(key), "' = ", v.dump(), ": expected true or false");
-    return v.get<bool>();
-  }
-
-  std::string text(const std::string& key, const std::string& fallback, bool required = false) {
-    seen_.insert(key);
-    if (!j_.contains(key)) {
-      if (required) fail(origin_, ": field '", field(key), "' is missing: expected a string");
-      return fallback;
-    }
-    const json& v = j_.at(key);
-    if (!v.is_string()) fail(origin_, ": field '", field(key), "' = ", v.dump(), ": expected a string");
-    return v.get<std::string>();
-  }
-
-  std::string choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed) {
-    const std::string s = text(key, fallback);
-    for (const auto& a : allowed)
-      if (s == a) return s;
-    std::string list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    fail(origin_, ": field '", field(key), "' = \"", s, "\": expected one of ", list);
-  }
-
-  const json& child(const std::string& key) {
-    seen_.insert(key);
-    static const json empty = json::object();
-    return j_.contains(key) ? j_.at(key) : empty;
-  }
-
-  std::string field(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-  const std::string& origin() const { return origin_; }
-
-  // Rejects keys nobody asked for (typos must not be silently ignored).
-  void finish() const {
-    for (const auto& [key, value] : j_.items()) {
-      (void)value;
-      if (!seen_.count(key)) fail(origin_, ": field '", field(key), "' is not a known field");
-    }
-  }
-
- private:
-  const json& j_;
-  std::string origin_;
-  std::string path_;
-  std::set<std::string> seen_;
-};
 
 constexpr double kBig = 1e12;
 
@@ -223,27 +139,27 @@ FaultModel parse_fault_model(const std::string& json_text, const std::string& or
   } catch (const json::parse_error& e) {
     fail(origin, ": not valid JSON: ", e.what());
   }
-  ObjectReader top(j, origin, "");
+  JsonFields top(j, origin, "");
   const std::string format = top.text("format", "", true);
   if (format != kFormat) fail(origin, ": field 'format' = \"", format, "\": expected \"", kFormat, "\"");
   FaultModel m;
   m.description = top.text("description", "");
   top.text("comment", "");
 
-  ObjectReader ref(top.child("reference"), origin, "reference");
+  JsonFields ref(top.child("reference"), origin, "reference");
   m.reference_gpus = ref.integer("gpus", 0, 1, 10000000);
   if (m.reference_gpus == 0) fail(origin, ": field 'reference.gpus' is missing: expected the GPU count the rates were measured on");
   m.reference_days = ref.number("days", 0, 1e-6, 1e5, true);
   m.reference_source = ref.text("source", "");
-  ref.finish();
+  ref.reject_unknown();
 
-  ObjectReader job(top.child("job"), origin, "job");
+  JsonFields job(top.child("job"), origin, "job");
   m.job.gpus = job.integer("gpus", m.reference_gpus, 1, 10000000);
   m.job.gpus_per_node = job.integer("gpus_per_node", 8, 1, 1024);
   m.job.switch_radix = job.integer("switch_radix", 64, 4, 1024);
-  job.finish();
+  job.reject_unknown();
 
-  ObjectReader ck(top.child("checkpoint"), origin, "checkpoint");
+  JsonFields ck(top.child("checkpoint"), origin, "checkpoint");
   CheckpointPlan& c = m.checkpoint;
   c.interval_s = ck.number("interval_s", c.interval_s, 1, 1e8);
   c.async = ck.choice("mode", "async", {"async", "sync"}) == "async";
@@ -254,9 +170,9 @@ FaultModel parse_fault_model(const std::string& json_text, const std::string& or
   c.async_stall_s = ck.number("async_stall_s", c.async_stall_s, 0, 1e6);
   c.keep_last = ck.integer("keep_last", c.keep_last, 1, 1000000);
   c.keep_every_n = ck.integer("keep_every_n", c.keep_every_n, 0, 1000000000);
-  ck.finish();
+  ck.reject_unknown();
 
-  ObjectReader rc(top.child("recovery"), origin, "recovery");
+  JsonFields rc(top.child("recovery"), origin, "recovery");
   RecoveryPlan& r = m.recovery;
   r.requeue_s = rc.number("requeue_s", r.requeue_s, 0, 1e7);
   r.rendezvous_s = rc.number("rendezvous_s", r.rendezvous_s, 0, 1e7);
@@ -264,16 +180,16 @@ FaultModel parse_fault_model(const std::string& json_text, const std::string& or
   r.spare_swap_s = rc.number("spare_swap_s", r.spare_swap_s, 0, 1e7);
   r.hot_spare_nodes = rc.integer("hot_spare_nodes", r.hot_spare_nodes, 0, 1000000);
   r.repair_h = rc.number("repair_h", r.repair_h, 0, 1e5);
-  rc.finish();
+  rc.reject_unknown();
 
-  ObjectReader dt(top.child("detection"), origin, "detection");
+  JsonFields dt(top.child("detection"), origin, "detection");
   DetectionPlan& d = m.detection;
   d.watchdog_timeout_s = dt.number("watchdog_timeout_s", d.watchdog_timeout_s, 0, 1e7);
   d.cross_dp_check_interval_s = dt.number("cross_dp_check_interval_s", d.cross_dp_check_interval_s, 1, 1e8);
   d.cross_dp_detect_probability = dt.number("cross_dp_detect_probability", d.cross_dp_detect_probability, 1e-6, 1);
   d.loss_alert_steps = dt.number("loss_alert_steps", d.loss_alert_steps, 0, 1e7);
   d.loss_observe_steps = dt.number("loss_observe_steps", d.loss_observe_steps, 0, 1e7);
-  dt.finish();
+  dt.reject_unknown();
 
 
   const json& classes = top.child("classes");
@@ -282,7 +198,7 @@ FaultModel parse_fault_model(const std::string& json_text, const std::string& or
   const double ref_hours = m.reference_days * 24.0;
   for (size_t i = 0; i < classes.size(); ++i) {
     const std::string at = "classes[" + std::to_string(i) + "]";
-    ObjectReader cr(classes[i], origin, at);
+    JsonFields cr(classes[i], origin, at);
     FaultClass f;
     f.name = cr.text("name", "", true);
     f.label = cr.text("label", f.name);
@@ -310,10 +226,10 @@ FaultModel parse_fault_model(const std::string& json_text, const std::string& or
            to_string(f.detection), "\", whose delay comes from the 'detection' section)");
     f.replace_node = cr.boolean("replace_node", false);
     f.extra_downtime_s = cr.number("extra_downtime_s", 0, 0, 1e8);
-    cr.finish();
+    cr.reject_unknown();
     m.classes.push_back(f);
   }
-  top.finish();
+  top.reject_unknown();
   validate(m, origin);
   return m;
 }

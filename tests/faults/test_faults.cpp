@@ -169,7 +169,7 @@ TEST(FaultsValidation, BadInputsRejectedWithOneLine) {
   const std::vector<BadCase> cases = {
       {"format", "/format", "preflight-faults/2", "field 'format'"},
       {"negative_count", "/classes/0/count", -1, "classes[0].count"},
-      {"unknown_field", "/checkpoint/intervl_s", 60, "'checkpoint.intervl_s' is not a known field"},
+      {"unknown_field", "/checkpoint/intervl_s", 60, "unknown field 'checkpoint.intervl_s'"},
       {"bad_detection", "/classes/1/detection", "crashh", "expected one of crash, watchdog"},
       {"two_rates", "/classes/2/rate_per_gpu_hour", 1e-6, "exactly one of"},
       {"keep_last_zero", "/checkpoint/keep_last", 0, "checkpoint.keep_last"},
