@@ -18,6 +18,8 @@ if [ -f "$log" ]; then
   echo "== measured by the tests =="
   grep -h -E '^\[ *(ulp|exhaustive|params|bound|measured|model|philox|parity) *\]' "$log" | sort -u || true
   echo
-  grep -E '^[0-9]+% tests passed|^Total Test time|tests skipped|Not Run|Skipped' build/ctest.log | tail -n 3 || true
+  # End with ctest's own summary, so the last lines are the runner's verdict.
+  grep -cE '^\s+[0-9]+ - .*\(Skipped\)$' build/ctest.log | sed 's/^/skipped (no GPU, or a case the test does not apply to): /' || true
+  grep -E '^[0-9]+% tests passed|^Total Test time' build/ctest.log | tail -n 2 || true
 fi
 exit "$status"
