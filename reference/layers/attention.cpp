@@ -12,53 +12,6 @@
 
 namespace preflight::ref {
 
-// ------------------------------------------------------------------ RoPE layouts
-namespace {
-
-void check_rope_pos(const int32_t* pos, const RopeTable& table, int64_t T) {
-  for (int64_t t = 0; t < T; ++t)
-    PREFLIGHT_CHECK(pos[t] >= 0 && pos[t] < table.positions, "rope: pos[", t, "] = ", pos[t],
-                    ", expected in [0, ", table.positions, ")");
-}
-
-// Rotates the pairs (i, i + D/2) of each vector; backward rotates by −angle.
-void rope_half(float* x, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH, int64_t row,
-               int64_t head, bool backward) {
-  check_rope_pos(pos, table, T);
-  const int64_t half = table.dim / 2;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t h = 0; h < NH; ++h) {
-      float* v = x + t * row + h * head;  // (D)
-      const float* c = &table.cos[pos[t] * half];
-      const float* s = &table.sin[pos[t] * half];
-      for (int64_t i = 0; i < half; ++i) {
-        const float x0 = v[i], x1 = v[i + half];
-        if (!backward) {
-          v[i] = x0 * c[i] - x1 * s[i];
-          v[i + half] = x0 * s[i] + x1 * c[i];
-        } else {
-          v[i] = x0 * c[i] + x1 * s[i];
-          v[i + half] = x1 * c[i] - x0 * s[i];
-        }
-      }
-    }
-}
-
-}  // namespace
-
-void rope_forward(float* x, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH, int64_t row,
-                  int64_t head, RopeLayout layout) {
-  if (layout == RopeLayout::interleaved) return rope_forward(x, pos, table, T, NH, row, head);
-  rope_half(x, pos, table, T, NH, row, head, false);
-}
-
-void rope_backward(float* dx, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH, int64_t row,
-                   int64_t head, RopeLayout layout) {
-  if (layout == RopeLayout::interleaved) return rope_backward(dx, pos, table, T, NH, row, head);
-  rope_half(dx, pos, table, T, NH, row, head, true);
-}
-
 // ------------------------------------------------------------------ dims, weights
 GqaDims GqaDims::from(const ModelConfig& c, int64_t T) {
   PREFLIGHT_CHECK(c.attention == AttentionKind::gqa, "GqaDims: config '", c.name, "' is not GQA/MHA/MQA");

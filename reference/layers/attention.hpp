@@ -10,7 +10,7 @@
 //   qk_norm:  q[t,h,:] = RMSNorm(q[t,h,:]; q_norm), k[t,g,:] = RMSNorm(k[t,g,:]; k_norm)
 //             (rmsnorm.hpp over rows of Dh, weights (Dh) shared by all heads), before RoPE
 //   rope:     q[t,h,:] and k[t,g,:] rotated over the full Dh at position pos[t], in the
-//             chosen RopeLayout (below)
+//             chosen RopeLayout (rope.hpp)
 //   scale = float(Dh^-0.5 · mscale²)           (double, rounded once; mscale = YaRN's, else 1)
 //   r[t,h,s] = dot_k128(q[t,h,:], k[s,g(h),:], Dh) · scale
 //   softcap (c > 0):  th = tanh(r / c);  l = c · th          (else l = r)   -- before masking
@@ -51,16 +51,6 @@
 
 namespace preflight::ref {
 
-enum class RopeLayout {
-  interleaved,  // (2i, 2i+1): DeepSeek
-  half,         // (i, i + D/2): Hugging Face Llama "rotate_half"
-};
-
-// rope_forward / rope_backward of rope.hpp in the chosen layout (same arguments).
-void rope_forward(float* x, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH,
-                  int64_t row, int64_t head, RopeLayout layout);
-void rope_backward(float* dx, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH,
-                   int64_t row, int64_t head, RopeLayout layout);
 
 struct GqaDims {
   int64_t T, C, H, G, Dh;

@@ -63,10 +63,16 @@ static void check_pos(const int32_t* pos, const RopeTable& table, int64_t T) {
                     ", expected in [0, ", table.positions, ")");
 }
 
-void rope_forward(float* x, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH,
-                  int64_t row, int64_t head) {
+namespace {
+
+// Rotates each pair (a, b) of every vector by +angle (forward) or −angle (backward, the
+// transpose). Pair i is (2i, 2i+1) interleaved or (i, i + D/2) half.
+void rope_rotate(float* x, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH, int64_t row,
+                 int64_t head, RopeLayout layout, bool backward) {
   check_pos(pos, table, T);
   const int64_t half = table.dim / 2;
+  const int64_t stride = layout == RopeLayout::interleaved ? 2 : 1;  // index of a in pair i = stride·i
+  const int64_t offset = layout == RopeLayout::interleaved ? 1 : half;  // b = a + offset
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < T; ++t)
     for (int64_t h = 0; h < NH; ++h) {
@@ -74,29 +80,40 @@ void rope_forward(float* x, const int32_t* pos, const RopeTable& table, int64_t 
       const float* c = &table.cos[pos[t] * half];
       const float* s = &table.sin[pos[t] * half];
       for (int64_t i = 0; i < half; ++i) {
-        const float x0 = v[2 * i], x1 = v[2 * i + 1];
-        v[2 * i] = x0 * c[i] - x1 * s[i];
-        v[2 * i + 1] = x0 * s[i] + x1 * c[i];
+        float& a = v[stride * i];
+        float& b = v[stride * i + offset];
+        const float x0 = a, x1 = b;
+        if (!backward) {
+          a = x0 * c[i] - x1 * s[i];
+          b = x0 * s[i] + x1 * c[i];
+        } else {
+          a = x0 * c[i] + x1 * s[i];
+          b = x1 * c[i] - x0 * s[i];
+        }
       }
     }
 }
 
-void rope_backward(float* dx, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH,
-                   int64_t row, int64_t head) {
-  check_pos(pos, table, T);
-  const int64_t half = table.dim / 2;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t h = 0; h < NH; ++h) {
-      float* g = dx + t * row + h * head;  // (D)
-      const float* c = &table.cos[pos[t] * half];
-      const float* s = &table.sin[pos[t] * half];
-      for (int64_t i = 0; i < half; ++i) {
-        const float g0 = g[2 * i], g1 = g[2 * i + 1];
-        g[2 * i] = g0 * c[i] + g1 * s[i];
-        g[2 * i + 1] = g1 * c[i] - g0 * s[i];
-      }
-    }
+}  // namespace
+
+void rope_forward(float* x, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH, int64_t row,
+                  int64_t head, RopeLayout layout) {
+  rope_rotate(x, pos, table, T, NH, row, head, layout, false);
+}
+
+void rope_backward(float* dx, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH, int64_t row,
+                   int64_t head, RopeLayout layout) {
+  rope_rotate(dx, pos, table, T, NH, row, head, layout, true);
+}
+
+void rope_forward(float* x, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH, int64_t row,
+                  int64_t head) {
+  rope_rotate(x, pos, table, T, NH, row, head, RopeLayout::interleaved, false);
+}
+
+void rope_backward(float* dx, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH, int64_t row,
+                   int64_t head) {
+  rope_rotate(dx, pos, table, T, NH, row, head, RopeLayout::interleaved, true);
 }
 
 }  // namespace preflight::ref

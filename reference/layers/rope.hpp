@@ -31,12 +31,23 @@ struct RopeTable {
 // cos[p][i] = float(cos(p·freq_i)), sin likewise (double, rounded once).
 RopeTable rope_table(const ModelConfig& config, int64_t dim, int64_t positions);
 
+// Which elements form the rotated pairs (i = 0 .. D/2−1).
+enum class RopeLayout {
+  interleaved,  // (2i, 2i+1): DeepSeek
+  half,         // (i, i + D/2): Hugging Face Llama "rotate_half"
+};
+
 // In place on x (T, NH, D) with row stride `row` floats between tokens and `head` between
 // vectors of a token:  y0 = x0·c − x1·s,  y1 = x0·s + x1·c  (products rounded, then the sum).
+// Without a layout argument: interleaved.
 void rope_forward(float* x, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH,
                   int64_t row, int64_t head);
 // The transpose (rotation by −angle), in place on dx:  d0 = g0·c + g1·s,  d1 = g1·c − g0·s.
 void rope_backward(float* dx, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH,
                    int64_t row, int64_t head);
+void rope_forward(float* x, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH, int64_t row,
+                  int64_t head, RopeLayout layout);
+void rope_backward(float* dx, const int32_t* pos, const RopeTable& table, int64_t T, int64_t NH, int64_t row,
+                   int64_t head, RopeLayout layout);
 
 }  // namespace preflight::ref
