@@ -9,6 +9,7 @@
 #include "cuda/layers/device_buffer.hpp"
 #include "cuda/layers/kernels.hpp"
 #include "reference/core/error.hpp"
+#include "reference/layers/attention_common.hpp"
 
 namespace preflight::cuda {
 namespace {
@@ -345,33 +346,6 @@ void gelu_mlp_backward(float* dx, float* dw1, float* db1, float* dw2, float* db2
 // ------------------------------------------------------------------ attention (attention.cpp)
 namespace {
 
-void check_gqa(const ref::GqaDims& d, const ref::GqaOptions& o, const ref::RopeTable& rope, const ref::GqaWeights& w) {
-  PREFLIGHT_CHECK(d.T > 0 && d.C > 0 && d.H > 0 && d.G > 0 && d.Dh > 0, "gqa: dims T=", d.T, " C=", d.C, " H=", d.H,
-                  " G=", d.G, " Dh=", d.Dh);
-  PREFLIGHT_CHECK(d.H % d.G == 0, "gqa: num_key_value_heads ", d.G, " must divide num_attention_heads ", d.H);
-  if (o.rope) PREFLIGHT_CHECK(rope.dim == d.Dh, "gqa: rope table dim ", rope.dim, " != head_dim ", d.Dh);
-  PREFLIGHT_CHECK(o.softcap >= 0.0f, "gqa: softcap ", o.softcap, ", expected >= 0");
-  PREFLIGHT_CHECK(w.wq && w.wk && w.wv && w.wo, "gqa: null projection weight");
-  if (o.bias) PREFLIGHT_CHECK(w.bq && w.bk && w.bv && w.bo, "gqa: bias enabled but a bias tensor is null");
-  if (o.qk_norm) PREFLIGHT_CHECK(w.q_norm && w.k_norm, "gqa: qk_norm enabled but q_norm/k_norm is null");
-  if (o.output_gate) PREFLIGHT_CHECK(w.w_gate, "gqa: output_gate enabled but w_gate is null");
-}
-
-// s0[t] and default positions, as attention.cpp resolve_docs.
-void resolve_docs(std::vector<int64_t>& s0, std::vector<std::int32_t>& posv, const std::int32_t* doc,
-                  const std::int32_t* pos, int64_t T) {
-  s0.assign(T, 0);
-  posv.assign(T, 0);
-  for (int64_t t = 0; t < T; ++t) {
-    if (doc && t > 0) {
-      PREFLIGHT_CHECK(doc[t] >= doc[t - 1], "gqa: doc ids must be non-decreasing; doc[", t, "] = ", doc[t],
-                      " < doc[", t - 1, "] = ", doc[t - 1]);
-      s0[t] = doc[t] == doc[t - 1] ? s0[t - 1] : t;
-    }
-    posv[t] = pos ? pos[t] : std::int32_t(t - s0[t]);
-  }
-}
-
 // The device copies of a GqaWeights (empty buffers for absent tensors).
 struct DevGqaWeights {
   F wq, wk, wv, wo, bq, bk, bv, bo, q_norm, k_norm, w_gate;
@@ -392,10 +366,10 @@ struct DevGqaWeights {
 
 void gqa_forward(float* out, ref::GqaCache& c, const float* x, const ref::GqaWeights& w, const std::int32_t* doc,
                  const std::int32_t* pos, const ref::RopeTable& rope, const ref::GqaOptions& o, const ref::GqaDims& d) {
-  check_gqa(d, o, rope, w);
+  ref::gqa_check_arguments(d, o, rope, w);
   const int64_t T = d.T, H = d.H, G = d.G, Dh = d.Dh, HD = H * Dh, GD = G * Dh;
   std::vector<std::int32_t> posv;
-  resolve_docs(c.s0, posv, doc, pos, T);
+  ref::resolve_documents(c.s0, posv, doc, pos, T, "gqa");
   const F xx = up(x, T * d.C);
   const DevGqaWeights dw(w, d);
   F q(T * HD), k(T * GD), v(T * GD), q_raw, k_raw, q_rstd, k_rstd;
@@ -439,11 +413,11 @@ void gqa_forward(float* out, ref::GqaCache& c, const float* x, const ref::GqaWei
 void gqa_backward(float* dx, const ref::GqaWeights& dwh, const float* dout, const ref::GqaCache& c, const float* x,
                   const ref::GqaWeights& w, const std::int32_t* doc, const std::int32_t* pos,
                   const ref::RopeTable& rope, const ref::GqaOptions& o, const ref::GqaDims& d) {
-  check_gqa(d, o, rope, w);
+  ref::gqa_check_arguments(d, o, rope, w);
   const int64_t T = d.T, H = d.H, G = d.G, Dh = d.Dh, HD = H * Dh, GD = G * Dh;
   std::vector<int64_t> s0v;
   std::vector<std::int32_t> posv;
-  resolve_docs(s0v, posv, doc, pos, T);
+  ref::resolve_documents(s0v, posv, doc, pos, T, "gqa");
   std::vector<int64_t> t1v(T);  // last query position that may attend to s (same document)
   for (int64_t s = T - 1; s >= 0; --s) t1v[s] = (s + 1 < T && s0v[s + 1] == s0v[s]) ? t1v[s + 1] : s;
   const float scale = ref::gqa_softmax_scale(d, rope), cap = o.softcap;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "reference/core/error.hpp"
+#include "reference/layers/attention_common.hpp"
 #include "reference/layers/matmul.hpp"
 #include "reference/layers/prims.hpp"
 #include "reference/layers/rmsnorm.hpp"
@@ -51,9 +52,7 @@ float gqa_softmax_scale(const GqaDims& d, const RopeTable& rope) {
   return float(std::pow(double(d.Dh), -0.5) * rope.attention_mscale * rope.attention_mscale);
 }
 
-namespace {
-
-void check_dims(const GqaDims& d, const GqaOptions& o, const RopeTable& rope, const GqaWeights& w) {
+void gqa_check_arguments(const GqaDims& d, const GqaOptions& o, const RopeTable& rope, const GqaWeights& w) {
   PREFLIGHT_CHECK(d.T > 0 && d.C > 0 && d.H > 0 && d.G > 0 && d.Dh > 0, "gqa: dims T=", d.T, " C=", d.C,
                   " H=", d.H, " G=", d.G, " Dh=", d.Dh);
   PREFLIGHT_CHECK(d.H % d.G == 0, "gqa: num_key_value_heads ", d.G, " must divide num_attention_heads ", d.H);
@@ -65,37 +64,13 @@ void check_dims(const GqaDims& d, const GqaOptions& o, const RopeTable& rope, co
   if (o.output_gate) PREFLIGHT_CHECK(w.w_gate, "gqa: output_gate enabled but w_gate is null");
 }
 
-// s0[t] (first allowed key) and default positions (as in mla.cpp).
-void resolve_docs(std::vector<int64_t>& s0, std::vector<int32_t>& posv, const int32_t* doc, const int32_t* pos,
-                  int64_t T) {
-  s0.assign(T, 0);
-  posv.assign(T, 0);
-  for (int64_t t = 0; t < T; ++t) {
-    if (doc && t > 0) {
-      PREFLIGHT_CHECK(doc[t] >= doc[t - 1], "gqa: doc ids must be non-decreasing; doc[", t, "] = ", doc[t],
-                      " < doc[", t - 1, "] = ", doc[t - 1]);
-      s0[t] = doc[t] == doc[t - 1] ? s0[t - 1] : t;
-    }
-    posv[t] = pos ? pos[t] : int32_t(t - s0[t]);
-  }
-}
-
-void softmax_row(float* p, const float* l, int64_t n) {
-  const float m = px::row_max(l, n);
-  for (int64_t i = 0; i < n; ++i) p[i] = px::exp(l[i] - m);
-  const float z = px::row_sum(p, n);
-  for (int64_t i = 0; i < n; ++i) p[i] = p[i] / z;
-}
-
-}  // namespace
-
 // ------------------------------------------------------------------ forward
 void gqa_forward(float* out, GqaCache& c, const float* x, const GqaWeights& w, const int32_t* doc,
                  const int32_t* pos, const RopeTable& rope, const GqaOptions& o, const GqaDims& d) {
-  check_dims(d, o, rope, w);
+  gqa_check_arguments(d, o, rope, w);
   const int64_t T = d.T, H = d.H, G = d.G, Dh = d.Dh, R = H / G, HD = H * Dh, GD = G * Dh;
   std::vector<int32_t> posv;
-  resolve_docs(c.s0, posv, doc, pos, T);
+  resolve_documents(c.s0, posv, doc, pos, T, "gqa");
   c.q.assign(T * HD, 0.f), c.k.assign(T * GD, 0.f), c.v.assign(T * GD, 0.f);
   if (o.qk_norm) {
     c.q_raw.assign(T * HD, 0.f), c.k_raw.assign(T * GD, 0.f), c.q_rstd.assign(T * H, 0.f), c.k_rstd.assign(T * G, 0.f);
@@ -157,11 +132,11 @@ void gqa_forward(float* out, GqaCache& c, const float* x, const GqaWeights& w, c
 void gqa_backward(float* dx, const GqaWeights& dw, const float* dout, const GqaCache& c, const float* x,
                   const GqaWeights& w, const int32_t* doc, const int32_t* pos, const RopeTable& rope,
                   const GqaOptions& o, const GqaDims& d) {
-  check_dims(d, o, rope, w);
+  gqa_check_arguments(d, o, rope, w);
   const int64_t T = d.T, H = d.H, G = d.G, Dh = d.Dh, R = H / G, HD = H * Dh, GD = G * Dh;
   std::vector<int64_t> s0v;
   std::vector<int32_t> posv;
-  resolve_docs(s0v, posv, doc, pos, T);
+  resolve_documents(s0v, posv, doc, pos, T, "gqa");
   std::vector<int64_t> t1(T);  // (T) last query position that may attend to s (same document)
   for (int64_t s = T - 1; s >= 0; --s) t1[s] = (s + 1 < T && s0v[s + 1] == s0v[s]) ? t1[s + 1] : s;
   const float scale = gqa_softmax_scale(d, rope), cap = o.softcap;

@@ -108,6 +108,10 @@ struct GqaCache {
 // doc (T): document id per token, non-decreasing (null = one document); pos (T): RoPE
 // positions (null = 0..T-1, or restarting at 0 in each document when doc is given). The rope
 // table must have dim == Dh when opt.rope.
+// Throws preflight::Error when dims, options, rope table and weights do not fit together
+// (shared with the CUDA path, which validates the same arguments on the host).
+void gqa_check_arguments(const GqaDims& d, const GqaOptions& o, const RopeTable& rope, const GqaWeights& w);
+
 void gqa_forward(float* out, GqaCache& cache, const float* x, const GqaWeights& w, const int32_t* doc,
                  const int32_t* pos, const RopeTable& rope, const GqaOptions& opt, const GqaDims& d);
 // Gradients accumulated into dx (T,C) and dw (same layout as w).

@@ -3,6 +3,8 @@
 // Rkv = kv_lora_rank, Dn/Dr/Dv = nope/rope/value head widths, D = Dn + Dr.
 #include "reference/layers/mla.hpp"
 
+#include "reference/layers/attention_common.hpp"
+
 #include <cmath>
 
 #include "reference/core/error.hpp"
@@ -46,20 +48,6 @@ void check_dims(const MlaDims& d, const RopeTable& rope) {
   PREFLIGHT_CHECK(rope.dim == d.Dr, "mla: rope table dim ", rope.dim, " != qk_rope_head_dim ", d.Dr);
 }
 
-// s0[t] (first allowed key) and default positions.
-void resolve_docs(std::vector<int64_t>& s0, std::vector<int32_t>& posv, const int32_t* doc,
-                  const int32_t* pos, int64_t T) {
-  s0.assign(T, 0);
-  posv.assign(T, 0);
-  for (int64_t t = 0; t < T; ++t) {
-    if (doc && t > 0) {
-      PREFLIGHT_CHECK(doc[t] >= doc[t - 1], "mla: doc ids must be non-decreasing; doc[", t, "] = ",
-                      doc[t], " < doc[", t - 1, "] = ", doc[t - 1]);
-      s0[t] = doc[t] == doc[t - 1] ? s0[t - 1] : t;
-    }
-    posv[t] = pos ? pos[t] : int32_t(t - s0[t]);
-  }
-}
 
 // Projections shared by both orders: q (after RoPE), kv (k_pe after RoPE), c, cn.
 void mla_project(MlaCache& c, const float* x, const MlaWeights& w, const int32_t* pos,
@@ -83,13 +71,6 @@ void mla_project(MlaCache& c, const float* x, const MlaWeights& w, const int32_t
   rope_forward(c.kv.data() + d.Rkv, pos, rope, T, 1, KA, 0);
 }
 
-// p[0..n) = softmax(l[0..n)) in the contract's order; l is overwritten.
-void softmax_row(float* p, const float* l, int64_t n) {
-  const float m = px::row_max(l, n);
-  for (int64_t i = 0; i < n; ++i) p[i] = px::exp(l[i] - m);
-  const float z = px::row_sum(p, n);
-  for (int64_t i = 0; i < n; ++i) p[i] = p[i] / z;
-}
 
 }  // namespace
 
@@ -98,7 +79,7 @@ void mla_forward(float* out, MlaCache& c, const float* x, const MlaWeights& w, c
   check_dims(d, rope);
   const int64_t T = d.T, H = d.H, D = d.D(), KA = d.Rkv + d.Dr, VB = d.Dn + d.Dv;
   std::vector<int32_t> posv;
-  resolve_docs(c.s0, posv, doc, pos, T);
+  resolve_documents(c.s0, posv, doc, pos, T, "mla");
   mla_project(c, x, w, posv.data(), rope, eps, d);
   c.kvb.assign(T * H * VB, 0.f);
   linear_forward(c.kvb.data(), c.cn.data(), w.wkv_b, nullptr, T, H * VB, d.Rkv, d.precision);
@@ -140,7 +121,7 @@ void mla_forward_absorbed(float* out, const float* x, const MlaWeights& w, const
   const int64_t T = d.T, H = d.H, D = d.D(), KA = d.Rkv + d.Dr, VB = d.Dn + d.Dv, R = d.Rkv;
   MlaCache c;
   std::vector<int32_t> posv;
-  resolve_docs(c.s0, posv, doc, pos, T);
+  resolve_documents(c.s0, posv, doc, pos, T, "mla");
   mla_project(c, x, w, posv.data(), rope, eps, d);
   const float scale = mla_softmax_scale(d, rope);
   std::vector<float> o(T * H * d.Dv);  // (T,H,Dv)
@@ -174,7 +155,7 @@ void mla_backward(float* dx, const MlaWeights& dw, const float* dout, const MlaC
   const int64_t T = d.T, H = d.H, D = d.D(), KA = d.Rkv + d.Dr, VB = d.Dn + d.Dv, Dv = d.Dv;
   std::vector<int64_t> s0v;
   std::vector<int32_t> posv;
-  resolve_docs(s0v, posv, doc, pos, T);
+  resolve_documents(s0v, posv, doc, pos, T, "mla");
   std::vector<int64_t> t1(T);  // (T) last query position that may attend to s (same document)
   for (int64_t s = T - 1; s >= 0; --s) t1[s] = (s + 1 < T && s0v[s + 1] == s0v[s]) ? t1[s + 1] : s;
   const float scale = mla_softmax_scale(d, rope);
