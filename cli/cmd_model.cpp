@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "reference/core/accounting.hpp"
 #include "reference/core/config_io.hpp"
 #include "reference/core/error.hpp"
@@ -145,7 +146,6 @@ void run_model(const ModelOptions& o) {
     std::printf("%s\n", to_json(c).dump(2).c_str());
     return;
   }
-  if (o.seq_len < 0) fail("option --seq-len = ", o.seq_len, ": expected a positive integer");
   const int64_t seq_len = o.seq_len > 0 ? o.seq_len : c.max_position_embeddings;
   const ParamBreakdown p = count_parameters(c);
   const FlopCounts f = count_flops(c, seq_len);
@@ -163,7 +163,10 @@ void register_model(CLI::App& app) {
   auto* cmd = app.add_subcommand("model", "Parameter and FLOP accounting for a model config");
   cmd->add_option("--config,-c", opts->config, "Preset name (see --list) or path to a config JSON")
       ->capture_default_str();
-  cmd->add_option("--seq-len", opts->seq_len, "Sequence length for the FLOP count (default: the config's context)");
+  add_number<int64_t>(cmd, "--seq-len", opts->seq_len,
+                      "Sequence length for the FLOP count (default: the config's max_position_embeddings)", 1,
+                      int64_t{1} << 30)
+      ->default_str("");
   cmd->add_flag("--json", opts->json, "Print machine-readable JSON");
   cmd->add_flag("--list", opts->list, "List the model presets");
   cmd->add_flag("--show-config", opts->show_config, "Print the parsed config in preset form");

@@ -29,6 +29,13 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ValidationError& e) {
+    // A flag's value is out of its range or not a number: bad input, like a bad field.
+    std::fprintf(stderr, "preflight: error: %s\n", e.what());
+    return 1;
+  } catch (const CLI::ConversionError& e) {
+    std::fprintf(stderr, "preflight: error: %s\n", e.what());
+    return 1;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "preflight: error: %s (see --help)\n", e.what());
     return 2;
