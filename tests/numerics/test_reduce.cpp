@@ -241,27 +241,149 @@ TEST(NumericsReduce, TopkOrderTiesAndNaN) {
   }
 }
 
-// Parallelism only splits independent outputs: rows reduced by 1, 2 or 3 threads are the
-// same bits.
-TEST(NumericsReduce, ResultsDoNotDependOnTheThreadCount) {
-  const int rows = 257, n = 999;
-  const std::vector<float> x = gaussian(static_cast<std::int64_t>(rows) * n, 10);
-  auto run = [&](int threads) {
-    std::vector<float> out(static_cast<std::size_t>(3 * rows));
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 3)
-    for (int r = 0; r < rows; ++r) {
-      const float* row = &x[static_cast<std::size_t>(r) * n];
-      out[3 * r] = row_sum(row, n);
-      out[3 * r + 1] = row_max(row, n);
-      out[3 * r + 2] = dot_k128(row, &x[0], n);
-    }
-    return out;
-  };
-  const std::vector<float> one = run(1);
-  for (int threads : {2, 3}) {
-    const std::vector<float> many = run(threads);
-    for (std::size_t i = 0; i < one.size(); ++i) ASSERT_EQ(bits(one[i]), bits(many[i])) << i;
+// Thread-count independence (docs/NUMERICS.md §4). The contract fixes each reduction's order, so
+// work may be split over threads only along that order's independent pieces: a dot product's
+// 128-wide K blocks (each block's fma chain whole; the block partials then added in block order
+// from +0, as a multi-rank trainer splitting tokens at multiples of 128 does), a row reduction's
+// 32 lanes (each lane folding l, l+32, ... in order; then the butterfly), and whole outputs
+// (rows). Each split below runs with 1, 2, 3, 4 and 7 threads under static, dynamic and guided
+// schedules of chunk 1 and 3, and must give the bits of the serial oracles dot_spec and
+// warp_emulation, written independently above (and of the library). Data span 2^±12 in
+// magnitude, so the order is visible in the bits: the test checks that splits the contract
+// forbids (each thread totalling its own blocks or its own contiguous elements, then the
+// thread totals added) change the bits of some case, i.e. that this comparison can fail.
+std::vector<float> wide_range(std::int64_t n, std::uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::uniform_int_distribution<int> e(-12, 12);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (float& x : v) x = std::ldexp(d(gen), e(gen));
+  return v;
+}
+
+// Allowed: blocks over threads, partials folded in block order.
+float dot_blocks_over_threads(const std::vector<float>& a, const std::vector<float>& b, int threads) {
+  const std::int64_t K = static_cast<std::int64_t>(a.size()), nb = (K + 127) / 128;
+  std::vector<float> partial(static_cast<std::size_t>(nb), 0.0f);
+#pragma omp parallel for num_threads(threads) schedule(runtime)
+  for (std::int64_t kb = 0; kb < nb; ++kb) {
+    float p = 0.0f;
+    for (std::int64_t k = kb * 128; k < std::min<std::int64_t>(K, kb * 128 + 128); ++k) p = std::fma(a[k], b[k], p);
+    partial[static_cast<std::size_t>(kb)] = p;
   }
+  float acc = 0.0f;
+  for (float p : partial) acc = acc + p;
+  return acc;
+}
+
+// Allowed: lanes over threads, then the halving tree (lane 0 of the xor butterfly).
+template <class Op>
+float lanes_over_threads(const std::vector<float>& x, float identity, Op op, int threads) {
+  const std::int64_t n = static_cast<std::int64_t>(x.size());
+  float v[32];
+#pragma omp parallel for num_threads(threads) schedule(runtime)
+  for (int l = 0; l < 32; ++l) {
+    float s = identity;
+    for (std::int64_t i = l; i < n; i += 32) s = op(s, x[static_cast<std::size_t>(i)]);
+    v[l] = s;
+  }
+  for (int off = 16; off >= 1; off /= 2)
+    for (int l = 0; l < off; ++l) v[l] = op(v[l], v[l + off]);
+  return v[0];
+}
+
+// Forbidden: each of `threads` contiguous pieces of `n_items` totalled on its own, then the
+// totals added in order (`item_sum(i0, i1)` sums items [i0, i1) in order from +0).
+template <class ItemSum>
+float totals_per_thread(std::int64_t n_items, int threads, ItemSum item_sum) {
+  std::vector<float> total(static_cast<std::size_t>(threads), 0.0f);
+#pragma omp parallel num_threads(threads)
+  {
+    const std::int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    total[static_cast<std::size_t>(t)] = item_sum(n_items * t / n, n_items * (t + 1) / n);
+  }
+  float acc = 0.0f;
+  for (float v : total) acc = acc + v;
+  return acc;
+}
+
+TEST(NumericsReduce, ContractSplitsOverThreadsGiveTheSerialBits) {
+  const auto add = [](float a, float b) { return a + b; };
+  const auto mx = [](float a, float b) { return max_nan(a, b); };
+  const omp_sched_t kinds[] = {omp_sched_static, omp_sched_dynamic, omp_sched_guided};
+  int forbidden_block_split_differs = 0, forbidden_element_split_differs = 0, compared = 0;
+  for (std::int64_t n : kLengths) {
+    const std::vector<float> a = wide_range(n, 11), b = wide_range(n, 12);
+    const float dot_serial = dot_spec(a, b);
+    const float sum_serial = warp_emulation(a, -0.0f, add), max_serial = warp_emulation(a, -INFINITY, mx);
+    ASSERT_EQ(bits(dot_k128(a.data(), b.data(), n)), bits(dot_serial)) << "K=" << n;
+    ASSERT_EQ(bits(row_sum(a.data(), n)), bits(sum_serial)) << "n=" << n;
+    for (int threads : {1, 2, 3, 4, 7})
+      for (omp_sched_t kind : kinds)
+        for (int chunk : {1, 3}) {
+          omp_set_schedule(kind, chunk);
+          ++compared;
+          EXPECT_EQ(bits(dot_blocks_over_threads(a, b, threads)), bits(dot_serial))
+              << "K=" << n << " threads " << threads << " schedule " << kind << "," << chunk;
+          EXPECT_EQ(bits(lanes_over_threads(a, -0.0f, add, threads)), bits(sum_serial))
+              << "n=" << n << " threads " << threads << " schedule " << kind << "," << chunk;
+          EXPECT_EQ(bits(lanes_over_threads(a, -INFINITY, mx, threads)), bits(max_serial))
+              << "n=" << n << " threads " << threads << " schedule " << kind << "," << chunk;
+        }
+    for (int threads : {2, 3, 4}) {
+      const float blocks = totals_per_thread((n + 127) / 128, threads, [&](std::int64_t b0, std::int64_t b1) {
+        float acc = 0.0f;
+        for (std::int64_t kb = b0; kb < b1; ++kb) {
+          float p = 0.0f;
+          for (std::int64_t k = kb * 128; k < std::min<std::int64_t>(n, kb * 128 + 128); ++k) p = std::fma(a[k], b[k], p);
+          acc = acc + p;
+        }
+        return acc;
+      });
+      const float elements = totals_per_thread(n, threads, [&](std::int64_t i0, std::int64_t i1) {
+        float acc = 0.0f;
+        for (std::int64_t i = i0; i < i1; ++i) acc = acc + a[static_cast<std::size_t>(i)];
+        return acc;
+      });
+      forbidden_block_split_differs += bits(blocks) != bits(dot_serial);
+      forbidden_element_split_differs += bits(elements) != bits(sum_serial);
+    }
+  }
+  EXPECT_GT(forbidden_block_split_differs, 0) << "no case tells a per-thread block total from the block order";
+  EXPECT_GT(forbidden_element_split_differs, 0) << "no case tells a per-thread element total from the lane order";
+  std::printf("[ threads ] %d split runs x 3 reductions bit-equal to the serial oracles; forbidden splits differ "
+              "in %d (blocks) and %d (elements) of %zu cases\n",
+              compared, forbidden_block_split_differs, forbidden_element_split_differs, 3 * std::size(kLengths));
+}
+
+// Independent outputs (rows) over threads in any chunking: every row has the serial oracles' bits.
+TEST(NumericsReduce, RowsOverThreadsGiveTheSerialBits) {
+  const auto add = [](float a, float b) { return a + b; };
+  const auto mx = [](float a, float b) { return max_nan(a, b); };
+  const int rows = 257, n = 999;
+  const std::vector<float> x = wide_range(static_cast<std::int64_t>(rows) * n, 10);
+  const std::vector<float> first(x.begin(), x.begin() + n);
+  std::vector<float> want(static_cast<std::size_t>(3 * rows));
+  for (int r = 0; r < rows; ++r) {
+    const std::vector<float> row(x.begin() + static_cast<std::ptrdiff_t>(r) * n,
+                                 x.begin() + static_cast<std::ptrdiff_t>(r + 1) * n);
+    want[3 * r] = warp_emulation(row, -0.0f, add);
+    want[3 * r + 1] = warp_emulation(row, -INFINITY, mx);
+    want[3 * r + 2] = dot_spec(row, first);
+  }
+  for (int threads : {1, 2, 3, 7})
+    for (int chunk : {1, 3, 64}) {
+      std::vector<float> out(static_cast<std::size_t>(3 * rows));
+#pragma omp parallel for num_threads(threads) schedule(dynamic, chunk)
+      for (int r = 0; r < rows; ++r) {
+        const float* row = &x[static_cast<std::size_t>(r) * n];
+        out[3 * r] = row_sum(row, n);
+        out[3 * r + 1] = row_max(row, n);
+        out[3 * r + 2] = dot_k128(row, &x[0], n);
+      }
+      for (std::size_t i = 0; i < out.size(); ++i)
+        ASSERT_EQ(bits(out[i]), bits(want[i])) << "output " << i << ", threads " << threads << ", chunk " << chunk;
+    }
 }
 
 }  // namespace
