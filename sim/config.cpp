@@ -30,11 +30,24 @@ const std::map<std::string, Precision> kPrecisionNames = {{"bf16", Precision::bf
 const std::map<std::string, AttentionKernel> kAttentionKernelNames = {{"flash", AttentionKernel::flash},
                                                                       {"unfused", AttentionKernel::unfused}};
 
-void require_positive(const std::string& origin, const char* field, double v) {
-  if (!(v > 0)) fail(origin, ": field '", field, "' = ", v, ": expected a positive number");
+// Range limits of the layout fields, checked before any product is formed.
+constexpr int64_t kMaxGpus = int64_t{1} << 24;              // 16.7M GPUs
+constexpr int64_t kMaxGpusPerNode = 1024;
+constexpr int64_t kMaxChunksPerRank = 1024;                  // vpp
+constexpr int64_t kMaxSequencesPerStep = int64_t{1} << 30;   // global_batch_size
+constexpr int64_t kMaxSeqLen = int64_t{1} << 30;             // tokens per sequence
+// The executor holds an op list of (micro-batches × model stages × up to 3 passes)
+// entries per pipeline; beyond this it would take minutes and gigabytes.
+constexpr int64_t kMaxMicrobatchStages = int64_t{1} << 22;
+
+// A real number in [lo, hi]. The bounds are far outside any real machine but keep every
+// product and quotient of the cost model finite (no inf/NaN step times), and NaN fails.
+void require_in(const std::string& origin, const char* field, double v, double lo, double hi) {
+  if (!(v >= lo && v <= hi)) fail(origin, ": field '", field, "' = ", v, ": expected a number in [", lo, ", ", hi, "]");
 }
+// An achievable fraction of a peak; below 0.1% the cost model's times approach overflow.
 void require_fraction(const std::string& origin, const char* field, double v) {
-  if (!(v > 0 && v <= 1)) fail(origin, ": field '", field, "' = ", v, ": expected 0 < x <= 1");
+  if (!(v >= 1e-3 && v <= 1)) fail(origin, ": field '", field, "' = ", v, ": expected a fraction in [0.001, 1]");
 }
 
 }  // namespace
@@ -95,30 +108,36 @@ ClusterConfig cluster_from_json(const json& j, const std::string& origin) {
 
 void validate(const ClusterConfig& c) {
   const std::string o = "cluster '" + c.name + "'";
-  if (c.num_gpus <= 0) fail(o, ": field 'num_gpus' = ", c.num_gpus, ": expected a positive integer");
-  if (c.gpus_per_node <= 0) fail(o, ": field 'gpus_per_node' = ", c.gpus_per_node, ": expected a positive integer");
+  // Upper bounds keep every product of layout sizes (pp·tp·dp, ep·tp, ...) far from
+  // int64 overflow; they are far above any real machine.
+  if (c.num_gpus <= 0 || c.num_gpus > kMaxGpus)
+    fail(o, ": field 'num_gpus' = ", c.num_gpus, ": expected an integer in [1, ", kMaxGpus, "]");
+  if (c.gpus_per_node <= 0 || c.gpus_per_node > kMaxGpusPerNode)
+    fail(o, ": field 'gpus_per_node' = ", c.gpus_per_node, ": expected an integer in [1, ", kMaxGpusPerNode, "]");
   if (c.num_gpus % c.gpus_per_node != 0 && c.num_gpus > c.gpus_per_node)
     fail(o, ": num_gpus = ", c.num_gpus, " is not a multiple of gpus_per_node = ", c.gpus_per_node);
-  if (c.sm_count <= 0) fail(o, ": field 'sm_count' = ", c.sm_count, ": expected a positive integer");
+  if (c.sm_count <= 0 || c.sm_count > 1000000)
+    fail(o, ": field 'sm_count' = ", c.sm_count, ": expected an integer in [1, 1000000]");
   if (c.comm_sms < 0 || c.comm_sms >= c.sm_count)
     fail(o, ": field 'comm_sms' = ", c.comm_sms, ": expected 0 <= comm_sms < sm_count = ", c.sm_count);
-  require_positive(o, "bf16_tflops", c.bf16_tflops);
-  if (c.fp8_tflops < 0) fail(o, ": field 'fp8_tflops' = ", c.fp8_tflops, ": expected >= 0 (0 = no FP8)");
-  require_positive(o, "fp32_tflops", c.fp32_tflops);
-  require_positive(o, "hbm_bytes", c.hbm_bytes);
-  require_positive(o, "hbm_GBps", c.hbm_GBps);
-  require_positive(o, "nvlink_GBps", c.nvlink_GBps);
-  require_positive(o, "ib_GBps", c.ib_GBps);
-  if (c.nvlink_latency_us < 0) fail(o, ": field 'nvlink_latency_us' = ", c.nvlink_latency_us, ": expected >= 0");
-  if (c.ib_latency_us < 0) fail(o, ": field 'ib_latency_us' = ", c.ib_latency_us, ": expected >= 0");
+  // Rates: 1e-3 TFLOP/s and 1e-3 GB/s (a 1990s workstation) up to 1e6 of each.
+  require_in(o, "bf16_tflops", c.bf16_tflops, 1e-3, 1e6);
+  if (c.fp8_tflops != 0 && !(c.fp8_tflops >= 1e-3 && c.fp8_tflops <= 1e6))
+    fail(o, ": field 'fp8_tflops' = ", c.fp8_tflops, ": expected 0 (no FP8) or a number in [0.001, 1e+06]");
+  require_in(o, "fp32_tflops", c.fp32_tflops, 1e-3, 1e6);
+  require_in(o, "hbm_bytes", c.hbm_bytes, 1 << 20, 1e15);  // 1 MiB .. 1 PB
+  require_in(o, "hbm_GBps", c.hbm_GBps, 1e-3, 1e6);
+  require_in(o, "nvlink_GBps", c.nvlink_GBps, 1e-3, 1e6);
+  require_in(o, "ib_GBps", c.ib_GBps, 1e-3, 1e6);
+  require_in(o, "nvlink_latency_us", c.nvlink_latency_us, 0, 1e6);  // up to one second per message
+  require_in(o, "ib_latency_us", c.ib_latency_us, 0, 1e6);
   require_fraction(o, "gemm_efficiency", c.gemm_efficiency);
   require_fraction(o, "fp8_gemm_efficiency", c.fp8_gemm_efficiency);
   require_fraction(o, "attention_efficiency", c.attention_efficiency);
   require_fraction(o, "memory_efficiency", c.memory_efficiency);
   require_fraction(o, "collective_efficiency", c.collective_efficiency);
   require_fraction(o, "all_to_all_efficiency", c.all_to_all_efficiency);
-  if (c.optimizer_bytes_per_param_step < 0)
-    fail(o, ": field 'optimizer_bytes_per_param_step' = ", c.optimizer_bytes_per_param_step, ": expected >= 0");
+  require_in(o, "optimizer_bytes_per_param_step", c.optimizer_bytes_per_param_step, 0, 1e4);
 }
 
 LayoutConfig layout_from_json(const json& j, const std::string& origin) {
@@ -211,20 +230,26 @@ json to_json(const LayoutConfig& l) {
 
 ResolvedLayout resolve_layout(const ModelConfig& m, const ClusterConfig& c, const LayoutConfig& l) {
   const std::string o = "layout '" + l.name + "'";
-  auto positive = [&](const char* field, int64_t v) {
-    if (v <= 0) fail(o, ": field '", field, "' = ", v, ": expected a positive integer");
+  validate(c);
+  // Every size is range-checked before it enters a product, so that no product below
+  // can overflow (each factor is at most 2^30 and at most two are multiplied).
+  auto in_range = [&](const char* field, int64_t v, int64_t hi, const char* why) {
+    if (v <= 0 || v > hi) fail(o, ": field '", field, "' = ", v, ": expected an integer in [1, ", hi, "] (", why, ")");
   };
-  positive("pp", l.pp);
-  positive("vpp", l.vpp);
-  positive("tp", l.tp);
-  positive("ep", l.ep);
-  positive("micro_batch_size", l.micro_batch_size);
-  positive("global_batch_size", l.global_batch_size);
-  positive("seq_len", l.seq_len);
-  if (l.dp < 0) fail(o, ": field 'dp' = ", l.dp, ": expected a positive integer or 0 (derive from the GPU count)");
+  in_range("pp", l.pp, c.num_gpus, "at most the cluster's GPU count");
+  in_range("vpp", l.vpp, kMaxChunksPerRank, "model chunks per pipeline rank");
+  in_range("tp", l.tp, c.gpus_per_node, "tensor parallelism stays inside a node of gpus_per_node GPUs");
+  in_range("ep", l.ep, c.num_gpus, "at most the cluster's GPU count");
+  in_range("global_batch_size", l.global_batch_size, kMaxSequencesPerStep, "sequences per optimizer step");
+  in_range("micro_batch_size", l.micro_batch_size, l.global_batch_size, "at most global_batch_size");
+  in_range("seq_len", l.seq_len, kMaxSeqLen, "tokens per sequence");
+  if (l.dp < 0 || l.dp > c.num_gpus)
+    fail(o, ": field 'dp' = ", l.dp, ": expected an integer in [0, ", c.num_gpus,
+         "] (0 = derive from the GPU count)");
   if (l.zero_stage < 0 || l.zero_stage > 3) fail(o, ": field 'zero_stage' = ", l.zero_stage, ": expected 0, 1, 2 or 3");
-  if (l.max_nodes_per_token < 0)
-    fail(o, ": field 'max_nodes_per_token' = ", l.max_nodes_per_token, ": expected >= 0 (0 = unlimited)");
+  if (l.max_nodes_per_token < 0 || l.max_nodes_per_token > c.num_gpus)
+    fail(o, ": field 'max_nodes_per_token' = ", l.max_nodes_per_token, ": expected an integer in [0, ", c.num_gpus,
+         "] (0 = unlimited)");
   for (const char* f : {"weight_bytes", "grad_bytes", "dispatch_bytes_per_elem", "combine_bytes_per_elem"}) {
     const int64_t v = std::string(f) == "weight_bytes" ? l.weight_bytes
                       : std::string(f) == "grad_bytes" ? l.grad_bytes
@@ -247,8 +272,6 @@ ResolvedLayout resolve_layout(const ModelConfig& m, const ClusterConfig& c, cons
   if (l.dp != 0 && l.dp != r.dp)
     fail(o, ": GPU count mismatch: pp·tp·dp = ", l.pp, "·", l.tp, "·", l.dp, " = ", l.pp * l.tp * l.dp,
          " but cluster '", c.name, "' has ", c.num_gpus, " GPUs (dp would be ", r.dp, ")");
-  if (l.tp > c.gpus_per_node)
-    fail(o, ": tp = ", l.tp, " exceeds gpus_per_node = ", c.gpus_per_node, " (tensor parallelism stays inside a node)");
   if (m.num_attention_heads % l.tp != 0)
     fail(o, ": tp = ", l.tp, " does not divide num_attention_heads = ", m.num_attention_heads);
   if (m.attention == AttentionKind::gqa && m.num_key_value_heads % l.tp != 0 && l.tp % m.num_key_value_heads != 0)
@@ -267,6 +290,11 @@ ResolvedLayout resolve_layout(const ModelConfig& m, const ClusterConfig& c, cons
     fail(o, ": global_batch_size = ", l.global_batch_size, " is not a multiple of micro_batch_size·dp = ",
          l.micro_batch_size, "·", r.dp, " = ", l.micro_batch_size * r.dp);
   r.microbatches = l.global_batch_size / (l.micro_batch_size * r.dp);
+  const int64_t stages_needed =
+      l.schedule == Schedule::dualpipev ? 2 * l.pp : (l.schedule == Schedule::dualpipe ? l.pp : l.pp * l.vpp);
+  if (r.microbatches > kMaxMicrobatchStages / stages_needed)
+    fail(o, ": ", r.microbatches, " micro-batches per pipeline x ", stages_needed, " model stages exceed ",
+         kMaxMicrobatchStages, " (the per-rank op lists would take gigabytes): use a larger micro_batch_size or a smaller global_batch_size");
   if (l.seq_len > m.max_position_embeddings)
     fail(o, ": seq_len = ", l.seq_len, " exceeds the model's max_position_embeddings = ", m.max_position_embeddings);
   if (l.precision == Precision::fp8 && c.fp8_tflops <= 0)
@@ -317,7 +345,8 @@ ResolvedLayout resolve_layout(const ModelConfig& m, const ClusterConfig& c, cons
       fail(o, ": 'stage_layers' has ", l.stage_layers.size(), " entries: expected one per model stage (", S, ")");
     int64_t sum = 0;
     for (int64_t n : l.stage_layers) {
-      if (n < 0) fail(o, ": 'stage_layers' has a negative entry ", n);
+      if (n < 0 || n > m.num_hidden_layers)
+        fail(o, ": 'stage_layers' has an entry ", n, ": expected 0 to num_hidden_layers = ", m.num_hidden_layers);
       sum += n;
     }
     if (sum != m.num_hidden_layers)
@@ -338,7 +367,8 @@ ClusterConfig load_cluster(const std::string& name_or_path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Also a number too large for a double (1e400), which nlohmann reports as out_of_range.
     fail(origin, ": not valid JSON: ", e.what());
   }
   return cluster_from_json(j, origin);
@@ -350,7 +380,8 @@ LayoutConfig load_layout(const std::string& name_or_path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Also a number too large for a double (1e400), which nlohmann reports as out_of_range.
     fail(origin, ": not valid JSON: ", e.what());
   }
   return layout_from_json(j, origin);

@@ -90,13 +90,14 @@ double job_rate_per_gpu_hour(const FaultModel& m, const FaultClass& c) {
 }
 
 void validate(const FaultModel& m, const std::string& origin) {
-  if (m.reference_gpus < 1) fail(origin, ": field 'reference.gpus' = ", m.reference_gpus, ": expected an integer >= 1");
+  if (m.reference_gpus < 1 || m.reference_gpus > 10000000)
+    fail(origin, ": field 'reference.gpus' = ", m.reference_gpus, ": expected an integer in [1, 10000000]");
   check_range(origin, "reference.days", m.reference_days, 1e-6, 1e5);
   if (m.job.gpus < 1 || m.job.gpus > 10000000) fail(origin, ": field 'job.gpus' = ", m.job.gpus, ": expected an integer in [1, 10000000]");
-  if (m.job.gpus_per_node < 1 || m.job.gpus % m.job.gpus_per_node != 0)
+  if (m.job.gpus_per_node < 1 || m.job.gpus_per_node > 1024 || m.job.gpus % m.job.gpus_per_node != 0)
     fail(origin, ": field 'job.gpus_per_node' = ", m.job.gpus_per_node, ": expected a positive divisor of job.gpus (", m.job.gpus, ")");
-  if (m.job.switch_radix < 4 || m.job.switch_radix % 2 != 0)
-    fail(origin, ": field 'job.switch_radix' = ", m.job.switch_radix, ": expected an even integer >= 4");
+  if (m.job.switch_radix < 4 || m.job.switch_radix > 1024 || m.job.switch_radix % 2 != 0)
+    fail(origin, ": field 'job.switch_radix' = ", m.job.switch_radix, ": expected an even integer in [4, 1024]");
   const CheckpointPlan& c = m.checkpoint;
   check_range(origin, "checkpoint.interval_s", c.interval_s, 1, 1e8);
   check_range(origin, "checkpoint.size_bytes", c.size_bytes, 0, 1e18);
@@ -105,13 +106,15 @@ void validate(const FaultModel& m, const std::string& origin) {
   check_range(origin, "checkpoint.read_GBps", c.read_GBps, 1e-6, 1e9);
   check_range(origin, "checkpoint.async_stall_s", c.async_stall_s, 0, 1e6);
   if (c.keep_last < 1 || c.keep_last > 1000000) fail(origin, ": field 'checkpoint.keep_last' = ", c.keep_last, ": expected an integer in [1, 1000000]");
-  if (c.keep_every_n < 0) fail(origin, ": field 'checkpoint.keep_every_n' = ", c.keep_every_n, ": expected an integer >= 0 (0 = none)");
+  if (c.keep_every_n < 0 || c.keep_every_n > 1000000000)
+    fail(origin, ": field 'checkpoint.keep_every_n' = ", c.keep_every_n, ": expected an integer in [0, 1000000000] (0 = none)");
   const RecoveryPlan& r = m.recovery;
   check_range(origin, "recovery.requeue_s", r.requeue_s, 0, 1e7);
   check_range(origin, "recovery.rendezvous_s", r.rendezvous_s, 0, 1e7);
   check_range(origin, "recovery.warmup_s", r.warmup_s, 0, 1e7);
   check_range(origin, "recovery.spare_swap_s", r.spare_swap_s, 0, 1e7);
-  if (r.hot_spare_nodes < 0) fail(origin, ": field 'recovery.hot_spare_nodes' = ", r.hot_spare_nodes, ": expected an integer >= 0");
+  if (r.hot_spare_nodes < 0 || r.hot_spare_nodes > 1000000)
+    fail(origin, ": field 'recovery.hot_spare_nodes' = ", r.hot_spare_nodes, ": expected an integer in [0, 1000000]");
   check_range(origin, "recovery.repair_h", r.repair_h, 0, 1e5);
   const DetectionPlan& d = m.detection;
   check_range(origin, "detection.watchdog_timeout_s", d.watchdog_timeout_s, 0, 1e7);
@@ -136,7 +139,8 @@ FaultModel parse_fault_model(const std::string& json_text, const std::string& or
   json j;
   try {
     j = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Also a number too large for a double (1e400), which nlohmann reports as out_of_range.
     fail(origin, ": not valid JSON: ", e.what());
   }
   JsonFields top(j, origin, "");
