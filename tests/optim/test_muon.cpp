@@ -126,7 +126,6 @@ std::vector<double> singular_values(const std::vector<double>& M, int64_t r, int
 
 TEST_P(NewtonSchulz, SingularValuesFollowTheScalarQuinticAndLandNearOne) {
   const auto [R, C] = GetParam();
-  if (std::min(R, C) > 40) GTEST_SKIP() << "Jacobi kept to small r";
   const int64_t r = std::min(R, C), c = std::max(R, C);
   const std::vector<float> g = randn(R * C, 5 + C);
   std::vector<float> o(R * C), work;
