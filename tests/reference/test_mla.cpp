@@ -61,13 +61,33 @@ TEST(Rope, InterleavedPairsAndBackwardIsTranspose) {
       ASSERT_EQ(x[t * 8 + 2 * i], a * c - b * s);
       ASSERT_EQ(x[t * 8 + 2 * i + 1], a * s + b * c);
     }
-  // <R x, g> == <x, Rᵀ g> in double up to fp32 rounding of the rotated values.
+  // <R x, g> == <x, Rᵀ g> exactly for the float table's R (any matrix and its transpose), so
+  // the two sides differ only by roundings. Each rotated component is fl(fl(p1) ± fl(p2)) of
+  // two exact products, off by ≤ γ(2)·(|p1| + |p2|); the float64 sums of 16 exact products
+  // add ≤ γ64(15)·Σ|·|. Bound, from the data:
+  //   |lhs − rhs| ≤ γ(2)·Σ_pairs [(|a c| + |b s|)·|g_a| + (|a s| + |b c|)·|g_b|]        (forward)
+  //              + γ(2)·Σ_pairs [(|g_a c| + |g_b s|)·|a| + (|g_b c| + |g_a s|)·|b|]    (backward)
+  //              + γ64(15)·(Σ|Rx·g| + Σ|x·Rᵀg|)
   auto g = randn(16, 2);
   const auto g0 = g;
   rope_backward(g.data(), pos.data(), table, 2, 1, 8, 0);
-  double lhs = 0, rhs = 0;
-  for (int i = 0; i < 16; ++i) lhs += double(x[i]) * g0[i], rhs += double(x0[i]) * g[i];
-  EXPECT_NEAR(lhs, rhs, 1e-5);
+  double lhs = 0, rhs = 0, mag = 0, dsum = 0;
+  for (int i = 0; i < 16; ++i) {
+    lhs += double(x[i]) * g0[i], rhs += double(x0[i]) * g[i];
+    dsum += std::fabs(double(x[i]) * g0[i]) + std::fabs(double(x0[i]) * g[i]);
+  }
+  for (int64_t t = 0; t < 2; ++t)
+    for (int64_t i = 0; i < 4; ++i) {
+      const double c = table.cos[pos[t] * 4 + i], sn = table.sin[pos[t] * 4 + i];
+      const double a = x0[t * 8 + 2 * i], b = x0[t * 8 + 2 * i + 1];
+      const double ga = g0[t * 8 + 2 * i], gb = g0[t * 8 + 2 * i + 1];
+      mag += (std::fabs(a * c) + std::fabs(b * sn)) * std::fabs(ga) + (std::fabs(a * sn) + std::fabs(b * c)) * std::fabs(gb);
+      mag += (std::fabs(ga * c) + std::fabs(gb * sn)) * std::fabs(a) + (std::fabs(gb * c) + std::fabs(ga * sn)) * std::fabs(b);
+    }
+  const double bound = gamma32(2) * mag + 15 * 0x1p-53 / (1 - 15 * 0x1p-53) * dsum;
+  EXPECT_NE(lhs, rhs);  // the roundings happened (a bound of 0 would not be tested)
+  EXPECT_LE(std::fabs(lhs - rhs), bound);
+  std::printf("[ rope ] |<Rx, g> - <x, R^T g>| = %.3g, derived bound %.3g\n", std::fabs(lhs - rhs), bound);
 }
 
 // ---------------------------------------------------------------- float64 MLA oracle
