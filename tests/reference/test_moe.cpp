@@ -6,6 +6,7 @@
 //         I = expert width, S = shared width.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -276,12 +277,65 @@ TEST_P(Moe, ForwardWithinDerivedBoundOfFloat64Oracle) {
   const double worst = worst_ratio(y, want, bound);
   EXPECT_LE(worst, 1.0);
   RecordProperty("max_err_over_bound", std::to_string(worst));
-  // The losses: each a short chain over ≤ T·E terms of magnitude ≤ its value; relative
-  // bound γ(dot(T) + dot(E) + ⌈E/32⌉ + 10) plus the scores' relative error (≤ 2R, R ≤ 1e-5
-  // here); checked at 1e-4 relative.
-  EXPECT_NEAR(cache.losses.seq_aux, L.seq_aux, 1e-4 * L.seq_aux);
-  EXPECT_NEAR(cache.losses.lb, L.lb, 1e-4 * L.lb);
-  EXPECT_NEAR(cache.losses.z, L.z, 1e-4 * L.z + 1e-7);
+  // The losses, bounded from the data (u = 2^-24; R = the largest relative error bound of ANY
+  // router score, by the score rules above, since the losses use every score):
+  //   balance loss (every term ≥ 0): s' = s/σ (sigmoid; σ a 32-lane row sum of E positive terms,
+  //     ≤ ⌈E/32⌉ + 5 roundings, counted twice as it divides, plus the divide) or s' = s (softmax);
+  //     P_i a contract dot over the group's tokens (dot(Tg)); Σ_i cnt_i·P_i a dot of length E (the
+  //     counts are exact); times k = float(coef·E/(K·Tg²·ng)) (one rounding for k, one for the
+  //     product); the group mean a row sum over ng groups (⌈ng/32⌉ + 5). Every rounding and every
+  //     score error is a factor (1 + θ) on positive terms, so
+  //       |L̂ − L| ≤ [(1 + R)/(1 − R)·(1 + γ(n)) − 1]·L   (sigmoid; softmax: (1 + R)(1 + γ(n)) − 1)
+  //   router z-loss: lse_t = m + log Σ exp(l_e − m) from logits off by ≤ Λ_e: lse is 1-Lipschitz in
+  //     the max norm (≤ max Λ); the subtraction (relative u on |l − m| ≤ spread + 2·max Λ, a factor
+  //     e^(u·spread') on each exp), exp and log (≤ 1 ulp = 2u relative each), the row sum (γ(⌈E/32⌉+5))
+  //     make the computed sum Ẑ_t = Z_t(1 + ε_t) and log off by −log(1 − ε_t) + 2u·log(E(1 + ε_t));
+  //     the final add rounds once: δ_t ≤ δ' + u·(|lse_t| + δ'). Then coef/T·Σ lse_t² as a dot of
+  //     length T and two roundings (the float coef/T and the product):
+  //       |Ẑ − Z| ≤ c·(1 + γ(dot(T) + 2))·Σ(2|lse_t|δ_t + δ_t²) + c·γ(dot(T) + 2)·Σ lse_t²
+  //   and the float64 oracle's own rounding, ≤ γ64(2E + T + 10) relative (its longest chain).
+  double Rall = 0, zsum_err = 0, zsum = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    const Vec st = s.o.r.scores(&logits[t * E]);
+    double maxlam = 0, spread = 0;
+    const double m = *std::max_element(logits.begin() + t * E, logits.begin() + (t + 1) * E);
+    for (int64_t e = 0; e < E; ++e) {
+      maxlam = std::max(maxlam, gamma32(dot_roundings(C)) * lam[t * E + e]);
+      spread = std::max(spread, m - logits[t * E + e]);
+    }
+    for (int64_t e = 0; e < E; ++e) {
+      const double l = gamma32(dot_roundings(C)) * lam[t * E + e];
+      Rall = std::max(Rall, k.softmax ? 2 * maxlam + 2 * kU32 * spread + gamma32(double((E + 31) / 32) + 5) + 6 * kU32
+                                      : (1 - st[e]) * l + kUlp);
+    }
+    double z = 0;
+    for (int64_t e = 0; e < E; ++e) z += std::exp(logits[t * E + e] - m);
+    const double lse = m + std::log(z);
+    const double eps = std::exp(kU32 * (spread + 2 * maxlam)) * (1 + kUlp) * (1 + gamma32(double((E + 31) / 32) + 5)) - 1;
+    const double dpre = maxlam - std::log1p(-eps) + kUlp * std::log(double(E) * (1 + eps));
+    const double dt = dpre + kU32 * (std::fabs(lse) + dpre);
+    zsum_err += 2 * std::fabs(lse) * dt + dt * dt;
+    zsum += lse * lse;
+  }
+  const double g64 = (2.0 * E + T + 10) * 0x1p-53 / (1 - (2.0 * E + T + 10) * 0x1p-53);
+  auto balance_bound = [&](int64_t group_len, double value) {
+    const int64_t ng = T / group_len;
+    const double nr = double((E + 31) / 32) + 5;
+    const double n = (k.softmax ? 0.0 : 2 * nr + 1) + dot_roundings(group_len) + dot_roundings(E) + 2 +
+                     double((ng + 31) / 32) + 5;
+    const double f = k.softmax ? (1 + Rall) * (1 + gamma32(n)) - 1 : (1 + Rall) / (1 - Rall) * (1 + gamma32(n)) - 1;
+    return (f + g64) * value;
+  };
+  const double zc = double(s.opt.z_coef) / double(T), zn = dot_roundings(T) + 2;
+  const double bound_z = zc * (1 + gamma32(zn)) * zsum_err + zc * gamma32(zn) * zsum + g64 * L.z;
+  const double bound_seq = balance_bound(k.seq, L.seq_aux), bound_lb = balance_bound(T, L.lb);
+  EXPECT_NEAR(cache.losses.seq_aux, L.seq_aux, bound_seq);
+  EXPECT_NEAR(cache.losses.lb, L.lb, bound_lb);
+  EXPECT_NEAR(cache.losses.z, L.z, bound_z);
+  std::printf("[ moe ] %s losses |err|/bound: seq_aux %.3g (bound %.3g rel), lb %.3g (%.3g rel), z %.3g (%.3g rel)\n",
+              k.name().c_str(), std::fabs(cache.losses.seq_aux - L.seq_aux) / bound_seq, bound_seq / L.seq_aux,
+              std::fabs(cache.losses.lb - L.lb) / bound_lb, bound_lb / L.lb, std::fabs(cache.losses.z - L.z) / bound_z,
+              bound_z / L.z);
   int64_t total = 0;
   for (auto c : cache.counts) total += c;
   EXPECT_EQ(total, k.T * k.K);
