@@ -1,15 +1,29 @@
 #include "reference/core/accounting.hpp"
 
+#include <initializer_list>
+
 #include "reference/core/error.hpp"
 
 namespace preflight {
 
+[[noreturn]] void parameter_count_overflow() {
+  fail("the parameter count exceeds 2^63: expected at most 2^48 parameters (check hidden_size, num_hidden_layers, "
+       "vocab_size and the expert counts)");
+}
+
 namespace {
+
+// Every product and sum below goes through checked_mul / checked_add (accounting.hpp).
+int64_t sum(std::initializer_list<int64_t> terms) {
+  int64_t s = 0;
+  for (int64_t t : terms) s = checked_add(s, t);
+  return s;
+}
 
 ParamCount all(int64_t n) { return {n, n}; }
 
 int64_t norm_params(const ModelConfig& c, int64_t width) {
-  return c.norm == NormKind::layernorm ? 2 * width : width;
+  return c.norm == NormKind::layernorm ? checked_mul(2, width) : width;
 }
 
 // Attention of one block: matrices (GEMM weights) and vectors (biases, inner norms).
@@ -23,40 +37,44 @@ AttentionShape attention_shape(const ModelConfig& c) {
   const int64_t d = c.hidden_size;
   const int64_t h = c.num_attention_heads;
   if (c.attention == AttentionKind::mla) {
-    const int64_t qk = c.qk_nope_head_dim + c.qk_rope_head_dim;
-    if (c.q_lora_rank > 0) {
-      a.matrices += d * c.q_lora_rank + c.q_lora_rank * h * qk;  // wq_a, wq_b
-      a.vectors += c.q_lora_rank;                                // q_a_layernorm
-    } else {
-      a.matrices += d * h * qk;  // wq
-    }
-    a.matrices += d * (c.kv_lora_rank + c.qk_rope_head_dim);                    // wkv_a: c_KV and the shared k_pe
-    a.vectors += c.kv_lora_rank;                                                // kv_a_layernorm
-    a.matrices += c.kv_lora_rank * h * (c.qk_nope_head_dim + c.v_head_dim);     // wkv_b: k_nope and v per head
-    a.matrices += h * c.v_head_dim * d;                                         // wo
-    if (c.attention_bias) a.vectors += h * qk + c.kv_lora_rank + c.qk_rope_head_dim + d;
+    const int64_t qk = checked_add(c.qk_nope_head_dim, c.qk_rope_head_dim);
+    const int64_t kv_a = checked_add(c.kv_lora_rank, c.qk_rope_head_dim);  // c_KV and the shared k_pe
+    const int64_t q = c.q_lora_rank > 0 ? sum({checked_mul(d, c.q_lora_rank), checked_mul(c.q_lora_rank, h, qk)})
+                                        : checked_mul(d, h, qk);  // wq_a + wq_b, or wq (q_lora_rank = 0)
+    a.matrices = sum({q,
+                      checked_mul(d, kv_a),                                                     // wkv_a
+                      checked_mul(c.kv_lora_rank, h, checked_add(c.qk_nope_head_dim, c.v_head_dim)),  // wkv_b
+                      checked_mul(h, c.v_head_dim, d)});                                        // wo
+    a.vectors = sum({c.q_lora_rank, c.kv_lora_rank});  // q_a_layernorm (when q_lora_rank > 0), kv_a_layernorm
+    // DeepSeek's attention_bias: on q_a_proj (not wq_b, not the uncompressed wq), kv_a_proj and o_proj.
+    if (c.attention_bias) a.vectors = sum({a.vectors, c.q_lora_rank, kv_a, d});
   } else {
     const int64_t hd = c.head_dim;
-    const int64_t kv = c.num_key_value_heads;
-    a.matrices += d * h * hd + 2 * d * kv * hd + h * hd * d;  // wq, wk, wv, wo
-    if (c.attention_bias) a.vectors += h * hd + 2 * kv * hd + d;
-    if (c.qk_norm) a.vectors += 2 * hd;  // one weight vector of head width for q, one for k
+    const int64_t q = checked_mul(h, hd), kv = checked_mul(c.num_key_value_heads, hd);
+    a.matrices = sum({checked_mul(d, q), checked_mul(2, d, kv), checked_mul(q, d)});  // wq, wk, wv, wo
+    if (c.attention_bias) {
+      a.vectors = sum({q, checked_mul(2, kv), d});  // q, k, v and o biases
+    } else if (c.qkv_bias) {
+      a.vectors = sum({q, checked_mul(2, kv)});  // Qwen2: q, k, v only
+    }
+    if (c.qk_norm) a.vectors = sum({a.vectors, checked_mul(2, hd)});  // one head-width weight for q, one for k
   }
-  if (c.attention_output_gate) a.matrices += d * h;  // one sigmoid gate per head
+  if (c.attention_output_gate) a.matrices = sum({a.matrices, checked_mul(d, h)});  // one sigmoid gate per head
   return a;
 }
 
 int64_t dense_ffn_matrices(const ModelConfig& c) {
-  return (c.ffn == FfnKind::swiglu ? 3 : 2) * c.hidden_size * c.intermediate_size;
+  return checked_mul(c.ffn == FfnKind::swiglu ? 3 : 2, c.hidden_size, c.intermediate_size);
 }
 int64_t dense_ffn_vectors(const ModelConfig& c) {
   if (!c.mlp_bias) return 0;
-  return (c.ffn == FfnKind::swiglu ? 2 : 1) * c.intermediate_size + c.hidden_size;
+  return sum({checked_mul(c.ffn == FfnKind::swiglu ? 2 : 1, c.intermediate_size), c.hidden_size});
 }
-int64_t expert_matrices(const ModelConfig& c) { return 3 * c.hidden_size * c.moe_intermediate_size; }
+int64_t expert_matrices(const ModelConfig& c) { return checked_mul(3, c.hidden_size, c.moe_intermediate_size); }
 
 // Average number of keys a query attends to over a causal sequence of length s.
-double causal_context(int64_t seq_len) { return 0.5 * static_cast<double>(seq_len + 1); }
+// (s + 1 is formed in double: exact for s < 2^53, and no int64 overflow at s = INT64_MAX.)
+double causal_context(int64_t seq_len) { return 0.5 * (static_cast<double>(seq_len) + 1.0); }
 
 }  // namespace
 
@@ -75,15 +93,15 @@ BlockParams count_block_parameters(const ModelConfig& c, int64_t layer) {
   PREFLIGHT_CHECK(layer >= 0 && layer < c.num_hidden_layers, "layer ", layer);
   BlockParams b;
   const AttentionShape a = attention_shape(c);
-  b.attention = all(a.matrices + a.vectors);
-  b.norms = all(2 * norm_params(c, c.hidden_size));  // pre-attention and pre-FFN norms
+  b.attention = all(sum({a.matrices, a.vectors}));
+  b.norms = all(checked_mul(2, norm_params(c, c.hidden_size)));  // pre-attention and pre-FFN norms
   if (c.is_moe_layer(layer)) {
     const int64_t e = expert_matrices(c);
-    b.routed_experts = {c.n_routed_experts * e, c.num_experts_per_tok * e};
-    b.shared_experts = all(c.n_shared_experts * e);
-    b.router = all(c.n_routed_experts * c.hidden_size + (c.router_bias ? c.n_routed_experts : 0));
+    b.routed_experts = {checked_mul(c.n_routed_experts, e), checked_mul(c.num_experts_per_tok, e)};
+    b.shared_experts = all(sum({checked_mul(c.n_shared_experts, e), c.shared_expert_gate ? c.hidden_size : 0}));
+    b.router = all(sum({checked_mul(c.n_routed_experts, c.hidden_size), c.router_bias ? c.n_routed_experts : 0}));
   } else {
-    b.dense_ffn = all(dense_ffn_matrices(c) + dense_ffn_vectors(c));
+    b.dense_ffn = all(sum({dense_ffn_matrices(c), dense_ffn_vectors(c)}));
   }
   return b;
 }
@@ -116,8 +134,9 @@ std::vector<std::pair<std::string, ParamCount>> ParamBreakdown::components() con
 ParamBreakdown count_parameters(const ModelConfig& c) {
   ParamBreakdown p;
   const int64_t d = c.hidden_size;
-  p.embedding = all(c.vocab_size * d + (c.position == PositionKind::learned ? c.max_position_embeddings * d : 0));
-  p.head = all(c.tie_word_embeddings ? 0 : c.vocab_size * d);
+  p.embedding = all(sum({checked_mul(c.vocab_size, d),
+                         c.position == PositionKind::learned ? checked_mul(c.max_position_embeddings, d) : 0}));
+  p.head = all(c.tie_word_embeddings ? 0 : checked_mul(c.vocab_size, d));
   for (int64_t layer = 0; layer < c.num_hidden_layers; ++layer) {
     const BlockParams b = count_block_parameters(c, layer);
     p.attention += b.attention;
@@ -131,7 +150,7 @@ ParamBreakdown count_parameters(const ModelConfig& c) {
   // Each MTP module: enorm + hnorm, eh_proj (2d → d), one block shaped like the last
   // main block, and the shared head's own norm. Embedding and head are shared.
   for (int64_t depth = 0; depth < c.num_nextn_predict_layers; ++depth) {
-    p.mtp += all(3 * norm_params(c, d) + 2 * d * d);
+    p.mtp += all(sum({checked_mul(3, norm_params(c, d)), checked_mul(2, d, d)}));
     p.mtp += count_block_parameters(c, c.num_hidden_layers - 1).total();
   }
   return p;
@@ -145,8 +164,11 @@ BlockFlops count_block_flops(const ModelConfig& c, int64_t layer, int64_t seq_le
   f.attention_core = 2.0 * static_cast<double>(c.num_attention_heads) *
                      static_cast<double>(c.qk_head_dim() + c.value_head_dim()) * causal_context(seq_len);
   if (c.is_moe_layer(layer)) {
-    f.router_gemm = 2.0 * static_cast<double>(c.hidden_size * c.n_routed_experts);
-    f.expert_gemm = 2.0 * static_cast<double>((c.num_experts_per_tok + c.n_shared_experts) * expert_matrices(c));
+    f.router_gemm = 2.0 * static_cast<double>(checked_mul(c.hidden_size, c.n_routed_experts));
+    // Top-k routed and the shared experts (+ Qwen2-MoE's shared-expert gate, a hidden → 1 GEMM).
+    f.expert_gemm = 2.0 * static_cast<double>(sum({checked_mul(checked_add(c.num_experts_per_tok, c.n_shared_experts),
+                                                               expert_matrices(c)),
+                                                   c.shared_expert_gate ? c.hidden_size : 0}));
   } else {
     f.ffn_gemm = 2.0 * static_cast<double>(dense_ffn_matrices(c));
   }

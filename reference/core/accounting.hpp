@@ -23,13 +23,31 @@
 
 namespace preflight {
 
+// Exact int64 arithmetic that throws preflight::Error instead of wrapping: the counts of
+// an absurd config (validate() bounds them afterwards) must never overflow silently.
+[[noreturn]] void parameter_count_overflow();
+inline int64_t checked_add(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) parameter_count_overflow();
+  return r;
+}
+inline int64_t checked_mul(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) parameter_count_overflow();
+  return r;
+}
+template <typename... Rest>
+int64_t checked_mul(int64_t a, int64_t b, Rest... rest) {
+  return checked_mul(checked_mul(a, b), rest...);
+}
+
 // Parameters of one component: all of them, and those one token activates.
 struct ParamCount {
   int64_t total = 0;
   int64_t activated = 0;
   ParamCount& operator+=(const ParamCount& o) {
-    total += o.total;
-    activated += o.activated;
+    total = checked_add(total, o.total);
+    activated = checked_add(activated, o.activated);
     return *this;
   }
 };

@@ -1,7 +1,8 @@
 // Loading and saving ModelConfig. Three input dialects are recognised by their keys:
 //   * preflight presets (configs/models/*.json): `"format": "preflight-model/1"`, Hugging
 //     Face field names plus preflight's own (attention_kind, ffn, norm, ...); strict.
-//   * Hugging Face `config.json` (`model_type` deepseek_v3 / llama / gpt2-like): HF names;
+//   * Hugging Face `config.json` (`model_type` deepseek_v3, deepseek_v2, llama, qwen2, qwen3,
+//     qwen3_moe, mixtral): HF names, each family's defaults and hard-wired choices;
 //     metadata keys that do not change the model (torch_dtype, architectures, ...) are
 //     accepted and ignored, anything else unknown is rejected.
 //   * DeepSeek's inference `config_671B.json` (dim, inter_dim, n_layers, ...).
@@ -16,8 +17,10 @@
 
 namespace preflight {
 
-// NAME|PATH: an existing file path wins, otherwise a preset in configs/models/.
-ModelConfig load_model_config(const std::string& name_or_path);
+// NAME|PATH|DIR: an existing file wins, then a directory holding config.json (a Hugging
+// Face model directory), otherwise a preset in configs/models/. `origin` (when given) is
+// set to the file read or "preset 'NAME'". Every command's model flag goes through here.
+ModelConfig load_model_config(const std::string& name_or_path, std::string* origin = nullptr);
 
 // Parses JSON text; `origin` prefixes every error message.
 ModelConfig parse_model_config(const std::string& json_text, const std::string& origin);

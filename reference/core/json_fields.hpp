@@ -73,4 +73,9 @@ class JsonFields {
 // "integer 7", "string \"64\"", "null", ... for error messages.
 std::string describe_json_value(const nlohmann::json& v);
 
+// json::parse for config text: every nlohmann exception (syntax errors, and also a number
+// too large for a double such as 1e400, which nlohmann reports as out_of_range, not as a
+// parse error) becomes one preflight::Error line "<origin>: invalid JSON: ...".
+nlohmann::json parse_json(const std::string& text, const std::string& origin);
+
 }  // namespace preflight

@@ -37,6 +37,14 @@ std::string load_preset_or_file(std::string_view kind, const std::string& name_o
     if (origin) *origin = name_or_path;
     return read_file(name_or_path);
   }
+  // A Hugging Face model directory: its config.json describes the model.
+  if (kind == "models" && std::filesystem::is_directory(name_or_path, ec)) {
+    const std::string config = (std::filesystem::path(name_or_path) / "config.json").string();
+    if (!std::filesystem::is_regular_file(config, ec))
+      fail("'", name_or_path, "' is a directory without a config.json (expected a model directory or a config file)");
+    if (origin) *origin = config;
+    return read_file(config);
+  }
   if (auto text = preset_text(kind, name_or_path)) {
     if (origin) *origin = "preset '" + name_or_path + "'";
     return *text;

@@ -23,7 +23,8 @@ std::vector<std::string> preset_names(std::string_view kind);
 // Text of preset `name` of `kind`, or nullopt.
 std::optional<std::string> preset_text(std::string_view kind, std::string_view name);
 
-// Resolves NAME|PATH: an existing file path wins; otherwise a preset of `kind`.
+// Resolves NAME|PATH: an existing file path wins; for kind "models" a directory holding
+// config.json (a Hugging Face model directory) is read as that file; otherwise a preset of `kind`.
 // Returns the JSON text and sets `origin` to the path or "preset 'NAME'". Throws
 // preflight::Error listing the available presets when neither exists.
 std::string load_preset_or_file(std::string_view kind, const std::string& name_or_path,

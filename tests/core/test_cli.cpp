@@ -97,8 +97,9 @@ TEST(Cli, BadInputsGiveOneLineAndNonZeroExit) {
       "num_experts_per_tok");
   expect_one_line_error(run("model --seq-len -3"), "--seq-len");
   expect_one_line_error(run("no-such-command"), "");
+  // A directory is read as a model directory: without config.json it says so.
   expect_one_line_error(run("model --config " + std::filesystem::temp_directory_path().string()),
-                        "neither a file nor a models preset");
+                        "is a directory without a config.json");
 }
 
 }  // namespace
