@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   CLI::App app{"preflight: validate a frontier-scale MoE training run before it spends a GPU-hour"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
+  app.set_version_flag("--version", preflight::cli::version_line(), "Print the version and exit");
   preflight::cli::register_model(app);
   preflight::cli::register_version(app);
   preflight::cli::register_sim(app);
