@@ -102,5 +102,66 @@ TEST(Cli, BadInputsGiveOneLineAndNonZeroExit) {
                         "is a directory without a config.json");
 }
 
+TEST(Cli, BadFlagValuesAreBadInputRcOne) {
+  // A value out of range or unparseable: one line naming the flag, rc 1.
+  for (const char* args : {"model --seq-len 0", "model --seq-len 1e20", "model --seq-len 99999999999999999999",
+                           "model --seq-len ''", "model --seq-len 12x"}) {
+    SCOPED_TRACE(args);
+    const CliResult r = run(args);
+    EXPECT_EQ(r.exit_code, 1);
+    expect_one_line_error(r, "--seq-len");
+  }
+  // A config whose number a double cannot hold names the file and the field.
+  const std::string huge = temp_file("huge.json", "{\"format\": \"preflight-model/1\", \"hidden_size\": 1e400}");
+  const CliResult r = run("model --config " + huge);
+  EXPECT_EQ(r.exit_code, 1);
+  expect_one_line_error(r, "field 'hidden_size'");
+  EXPECT_NE(r.err.find(huge), std::string::npos) << r.err;
+  std::filesystem::remove(huge);
+}
+
+TEST(Cli, SyntaxErrorsAreRcTwo) {
+  for (const char* args : {"model --no-such-flag", "model --seq-len", "model --json extra-positional"}) {
+    SCOPED_TRACE(args);
+    const CliResult r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    expect_one_line_error(r, "");
+  }
+}
+
+TEST(Cli, VersionFlagAndJson) {
+  const CliResult flag = run("--version");
+  EXPECT_EQ(flag.exit_code, 0) << flag.err;
+  EXPECT_EQ(flag.out.rfind("preflight ", 0), 0u) << flag.out;
+  const CliResult j = run("version --json");
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  const auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ("preflight " + doc.at("version").get<std::string>() + "\n", flag.out);
+  EXPECT_TRUE(doc.at("cuda_path").at("built").is_boolean());
+}
+
+TEST(Cli, ModelSaysWhichSequenceLengthItUsed) {
+  const CliResult r = run("model --json --config " + test::data_path("hf-qwen3-8b-config.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("seq_len"), j.at("config").at("max_position_embeddings"));
+  EXPECT_EQ(j.at("seq_len_source"), "max_position_embeddings");
+  const CliResult t = run("model --config " + test::data_path("hf-qwen3-8b-config.json"));
+  EXPECT_NE(t.out.find("sequence length for FLOPs: " + j.at("seq_len").dump()), std::string::npos) << t.out;
+  const auto k = nlohmann::json::parse(run("model --json --seq-len 4096 --config tiny").out);
+  EXPECT_EQ(k.at("seq_len"), 4096);
+  EXPECT_EQ(k.at("seq_len_source"), "--seq-len");
+}
+
+#ifndef PREFLIGHT_CLI_CUDA
+TEST(Cli, ParityWithoutTheCudaPathIsOneLineRcOne) {
+  for (const char* args : {"parity", "parity --json"}) {
+    const CliResult r = run(args);
+    EXPECT_EQ(r.exit_code, 1);
+    expect_one_line_error(r, "without the CUDA path");
+  }
+}
+#endif
+
 }  // namespace
 }  // namespace preflight
