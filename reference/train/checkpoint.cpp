@@ -64,10 +64,47 @@ void write_synced(const std::string& path, const std::string& bytes, bool stall)
 }
 
 int64_t step_of(const std::string& name) {
-  if (name.rfind("ckpt-", 0) != 0 || name.size() < 6) return -1;
+  // At most 18 digits, so the number fits an int64 (a longer name is not a checkpoint).
+  if (name.rfind("ckpt-", 0) != 0 || name.size() < 6 || name.size() > 5 + 18) return -1;
   for (size_t i = 5; i < name.size(); ++i)
     if (name[i] < '0' || name[i] > '9') return -1;
   return std::stoll(name.substr(5));
+}
+
+bool is_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+
+void remove_all_or_fail(const fs::path& p) {
+  std::error_code ec;
+  fs::remove_all(p, ec);
+  if (ec) fail("cannot remove '", p.string(), "': ", ec.message());
+}
+
+void rename_or_fail(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec) fail("cannot rename '", from.string(), "' to '", to.string(), "': ", ec.message());
+}
+
+bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// A manifest line quoted for an error message: non-printable bytes as \xNN, at most 80 bytes.
+std::string printable(const std::string& line) {
+  std::string out;
+  for (size_t i = 0; i < line.size() && out.size() < 80; ++i) {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      out += b;
+    }
+  }
+  if (line.size() > 80) out += "...";
+  return out;
 }
 
 }  // namespace
@@ -78,14 +115,18 @@ std::string checkpoint_dir_name(int64_t step) {
   return b;
 }
 
+int64_t checkpoint_step(const std::string& dir) { return step_of(fs::path(dir).filename().string()); }
+
 std::vector<std::string> list_checkpoints(const std::string& out_dir) {
   std::vector<std::pair<int64_t, std::string>> found;
+  if (!is_dir(out_dir)) return {};
   std::error_code ec;
-  if (!fs::is_directory(out_dir, ec)) return {};
-  for (const auto& e : fs::directory_iterator(out_dir)) {
+  fs::directory_iterator it(out_dir, ec);
+  if (ec) fail("cannot list '", out_dir, "': ", ec.message());
+  for (const auto& e : it) {
     const std::string n = e.path().filename().string();
     const int64_t s = step_of(n);
-    if (s >= 0 && e.is_directory()) found.push_back({s, e.path().string()});
+    if (s >= 0 && is_dir(e.path())) found.push_back({s, e.path().string()});
   }
   std::sort(found.begin(), found.end());
   std::vector<std::string> out;
@@ -95,63 +136,131 @@ std::vector<std::string> list_checkpoints(const std::string& out_dir) {
 
 std::string resolve_checkpoint(const std::string& path) {
   std::error_code ec;
-  if (!fs::is_directory(path, ec)) fail("checkpoint '", path, "': no such directory");
-  if (fs::exists(fs::path(path) / kManifest) || step_of(fs::path(path).filename().string()) >= 0) return path;
+  if (!is_dir(path)) fail("checkpoint '", path, "': no such directory");
+  if (fs::exists(fs::path(path) / kManifest, ec) || step_of(fs::path(path).filename().string()) >= 0) return path;
   const auto all = list_checkpoints(path);
   if (all.empty()) fail("checkpoint '", path, "': no ckpt-* directory in it");
   return all.back();
 }
 
+void ensure_output_dir(const std::string& dir, const std::string& flag) {
+  std::error_code ec;
+  const auto st = fs::status(dir, ec);
+  if (fs::exists(st)) {
+    if (!fs::is_directory(st)) fail(flag, " '", dir, "': exists and is not a directory");
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) fail(flag, " '", dir, "': cannot create the directory: ", ec.message());
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) fail(flag, " '", dir, "': not writable: ", std::strerror(errno));
+}
+
+std::string manifest_files_digest(std::vector<std::pair<std::string, std::string>> files) {
+  std::sort(files.begin(), files.end());
+  std::string body;
+  for (const auto& [name, sha] : files) body += sha + "  " + name + "\n";
+  return sha256_hex(body);
+}
+
 std::string write_checkpoint_dir(const std::string& out_dir, int64_t step, const std::vector<CkptFile>& files,
                                  int64_t keep) {
-  fs::create_directories(out_dir);
+  ensure_output_dir(out_dir, "checkpoint directory");
   const std::string name = checkpoint_dir_name(step);
   const fs::path tmp = fs::path(out_dir) / (".tmp-" + name);
   const fs::path dst = fs::path(out_dir) / name;
-  fs::remove_all(tmp);
-  fs::create_directory(tmp);
+  remove_all_or_fail(tmp);
+  std::error_code ec;
+  fs::create_directory(tmp, ec);
+  if (ec) fail("cannot create '", tmp.string(), "': ", ec.message());
   bool stall = false;
   if (const char* h = std::getenv("PREFLIGHT_TEST_STALL_CHECKPOINT")) stall = std::atoll(h) == step;
-  std::string manifest;
+  std::vector<std::pair<std::string, std::string>> listed;
   for (size_t i = 0; i < files.size(); ++i) {
     write_synced((tmp / files[i].name).string(), files[i].bytes, stall && i == 0);
-    manifest += sha256_hex(files[i].bytes) + "  " + files[i].name + "\n";
+    listed.push_back({files[i].name, sha256_hex(files[i].bytes)});
   }
+  std::sort(listed.begin(), listed.end());
+  std::string manifest = "# preflight checkpoint step " + std::to_string(step) + ", files sha256 " +
+                         manifest_files_digest(listed) + "\n";
+  for (const auto& [file, sha] : listed) manifest += sha + "  " + file + "\n";
   write_synced((tmp / kManifest).string(), manifest, false);
   fsync_path(tmp.string(), true);
   // Replacing an existing checkpoint of the same step (a resumed run re-saving it): move the
   // old one aside first, so a crash leaves one complete copy under a ckpt-* or .old-* name.
-  if (fs::exists(dst)) {
+  if (fs::exists(dst, ec)) {
     const fs::path old = fs::path(out_dir) / (".old-" + name);
-    fs::remove_all(old);
-    fs::rename(dst, old);
-    fs::rename(tmp, dst);
+    remove_all_or_fail(old);
+    rename_or_fail(dst, old);
+    rename_or_fail(tmp, dst);
     fsync_path(out_dir, true);
-    fs::remove_all(old);
+    remove_all_or_fail(old);
   } else {
-    fs::rename(tmp, dst);
+    rename_or_fail(tmp, dst);
   }
   fsync_path(out_dir, true);
   if (keep > 0) {
     const auto all = list_checkpoints(out_dir);
-    for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i]);
+    for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) remove_all_or_fail(all[i]);
   }
   return dst.string();
 }
 
-std::map<std::string, std::string> read_verified_checkpoint(const std::string& dir) {
+Manifest parse_manifest(const std::string& text, const std::string& origin) {
+  Manifest m;
+  size_t at = 0;
+  for (int64_t line_no = 1; at < text.size(); ++line_no) {
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(at, nl - at);
+    at = nl + 1;
+    if (!line.empty() && line.back() == '\r')
+      fail(origin, ": line ", line_no, " ends in a carriage return (CRLF line endings); rewrite it with LF endings, ",
+           "e.g. sed -i 's/\\r$//' ", kManifest);
+    if (line.empty()) continue;
+    if (line[0] == '#') {  // sha256sum skips comments; ours is the header
+      const std::string tag = "# preflight checkpoint step ";
+      if (line.rfind(tag, 0) != 0) continue;
+      const size_t comma = line.find(", files sha256 ", tag.size());
+      const std::string step = comma == std::string::npos ? "" : line.substr(tag.size(), comma - tag.size());
+      const std::string digest = comma == std::string::npos ? "" : line.substr(comma + 15);
+      bool ok = !step.empty() && step.size() <= 18 && digest.size() == 64 && m.step < 0;
+      for (char c : step) ok = ok && c >= '0' && c <= '9';
+      for (char c : digest) ok = ok && is_hex(c);
+      if (!ok) fail(origin, ": line ", line_no, ": malformed header '", printable(line), "'");
+      m.step = std::stoll(step);
+      for (char c : digest) m.files_sha256.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      continue;
+    }
+    // "<64 hex><space><space or *><name>", as sha256sum writes (text or binary mode).
+    bool ok = line.size() >= 67 && line[64] == ' ' && (line[65] == ' ' || line[65] == '*');
+    for (size_t i = 0; ok && i < 64; ++i) ok = is_hex(line[i]);
+    if (!ok) fail(origin, ": line ", line_no, ": malformed '", printable(line), "': expected '<sha256 hex>  <file>'");
+    const std::string file = line.substr(66);
+    bool plain = file != "." && file != ".." && file[0] != '\\';  // sha256sum marks escaped names with '\'
+    for (char c : file) plain = plain && c != '/' && static_cast<unsigned char>(c) >= 0x20;
+    if (!plain) fail(origin, ": line ", line_no, ": '", printable(file), "' is not a file name inside the checkpoint");
+    for (const auto& f : m.files)
+      if (f.first == file) fail(origin, ": line ", line_no, ": '", file, "' is listed twice");
+    std::string sha;
+    for (size_t i = 0; i < 64; ++i) sha.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(line[i]))));
+    m.files.push_back({file, sha});
+  }
+  if (m.files.empty()) fail(origin, ": lists no file");
+  if (m.step >= 0 && manifest_files_digest(m.files) != m.files_sha256)
+    fail(origin, ": the header's files sha256 does not match the listed files (files of different checkpoints mixed?)");
+  return m;
+}
+
+VerifiedCheckpoint read_verified_checkpoint(const std::string& dir) {
   const fs::path mpath = fs::path(dir) / kManifest;
   std::error_code ec;
   if (!fs::exists(mpath, ec)) fail("checkpoint '", dir, "': no ", kManifest, " (incomplete or not a checkpoint)");
-  std::istringstream in(read_file(mpath.string()));
-  std::map<std::string, std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    if (line.size() < 67 || line.substr(64, 2) != "  ") fail("checkpoint '", dir, "': malformed ", kManifest, " line '", line, "'");
-    const std::string want = line.substr(0, 64), file = line.substr(66);
+  const Manifest m = parse_manifest(read_file(mpath.string()), "checkpoint file '" + mpath.string() + "'");
+  VerifiedCheckpoint out;
+  out.manifest_step = m.step;
+  for (const auto& [file, want] : m.files) {
     const fs::path p = fs::path(dir) / file;
-    if (!fs::exists(p, ec)) fail("checkpoint file '", p.string(), "': missing");
+    if (!fs::is_regular_file(p, ec)) fail("checkpoint file '", p.string(), "': missing");
     std::string bytes = read_file(p.string());
     if (sha256_hex(bytes) != want) {
       if (file.size() > 12 && file.substr(file.size() - 12) == ".safetensors") {
@@ -164,9 +273,8 @@ std::map<std::string, std::string> read_verified_checkpoint(const std::string& d
       fail("checkpoint file '", p.string(), "': checksum mismatch (sha256 ", sha256_hex(bytes).substr(0, 16),
            "..., manifest ", want.substr(0, 16), "...): corrupted, refusing to load");
     }
-    out[file] = std::move(bytes);
+    out.files[file] = std::move(bytes);
   }
-  if (out.empty()) fail("checkpoint '", dir, "': empty ", kManifest);
   return out;
 }
 

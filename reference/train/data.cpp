@@ -1,6 +1,7 @@
 #include "reference/train/data.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "reference/core/atomic_file.hpp"
@@ -68,10 +69,17 @@ TokenFile read_token_file(const std::string& path) {
   f.token_bytes = get<uint32_t>(s, 16);
   const uint64_t n_docs = get<uint64_t>(s, 24), n_tok = get<uint64_t>(s, 32);
   if (f.token_bytes != 2 && f.token_bytes != 4) fail("token file '", path, "': token_bytes ", f.token_bytes);
-  const uint64_t want = kHeader + n_docs * 8 + n_tok * f.token_bytes;
-  if (s.size() != want) fail("token file '", path, "': truncated or padded (", s.size(), " bytes, header says ", want, ")");
+  // The header's counts are untrusted: compare them with the body size by division, so a
+  // huge n_docs or n_tokens cannot overflow the size computation.
+  const uint64_t body = s.size() - kHeader;
+  const bool fits = n_docs <= body / 8 && n_tok <= (body - n_docs * 8) / f.token_bytes;
+  if (!fits || n_docs * 8 + n_tok * f.token_bytes != body)
+    fail("token file '", path, "': truncated or padded (", s.size(), " bytes; the header says ", n_docs, " documents and ",
+         n_tok, " tokens of ", f.token_bytes, " bytes)");
+  if (n_tok > 0 && n_docs == 0) fail("token file '", path, "': ", n_tok, " tokens but no document start");
   if (fnv1a64(s.data() + kHeader, s.size() - kHeader) != get<uint64_t>(s, 40))
     fail("token file '", path, "': checksum mismatch (corrupted)");
+  f.checksum = get<uint64_t>(s, 40);
   f.doc_starts.resize(n_docs);
   for (uint64_t d = 0; d < n_docs; ++d) f.doc_starts[d] = get<uint64_t>(s, kHeader + 8 * d);
   for (uint64_t d = 0; d < n_docs; ++d)
@@ -117,6 +125,13 @@ std::string TokenStream::describe() const {
   if (infinite()) return "synthetic(seed " + std::to_string(seed_) + ")";
   return path_ + " (" + std::to_string(file_.tokens.size()) + " tokens, " + std::to_string(file_.doc_starts.size()) +
          " documents)";
+}
+
+std::string TokenStream::fingerprint() const {
+  if (infinite()) return "synthetic";
+  char b[32];
+  std::snprintf(b, sizeof b, "fnv1a64:%016llx", static_cast<unsigned long long>(file_.checksum));
+  return b;
 }
 
 void TokenStream::read(int64_t begin, int64_t n, int32_t* tokens, int32_t* doc) const {

@@ -39,6 +39,7 @@ struct TokenFile {
   uint32_t token_bytes = 2;
   std::vector<uint64_t> doc_starts;  // (n_docs)
   std::vector<uint32_t> tokens;      // (n_tokens)
+  uint64_t checksum = 0;             // read_token_file: the header's FNV-1a 64 (verified)
 };
 void write_token_file(const std::string& path, const TokenFile& f);  // atomic
 TokenFile read_token_file(const std::string& path);
@@ -59,6 +60,9 @@ class TokenStream {
   bool infinite() const { return file_.tokens.empty(); }
   int64_t size() const { return static_cast<int64_t>(file_.tokens.size()); }
   std::string describe() const;
+  // What identifies the tokens (not the path): "synthetic" or "fnv1a64:<16 hex>" of the body.
+  // A checkpoint records it, so a resumed run refuses a data file that changed.
+  std::string fingerprint() const;
 
  private:
   uint64_t seed_ = 0;

@@ -2,6 +2,10 @@
 // {"name": {"dtype": "F32"|"BF16", "shape": [...], "data_offsets": [begin, end]}, ...,
 //  "__metadata__": {string: string}}, padded with spaces to a multiple of 8, then the raw
 // little-endian data; offsets are relative to the data start, contiguous, in file order.
+// Reading treats the header as untrusted: a header that is not an object, a missing or
+// mistyped field, an unknown dtype, negative offsets, offsets past the data, a span whose
+// length is not numel × dtype size, overlapping spans, gaps or trailing bytes are each refused
+// with one line naming the file and the tensor (never an out-of-bounds read).
 #pragma once
 
 #include <cstdint>
@@ -34,7 +38,9 @@ struct StFile {
   const Entry& at(const std::string& name) const;  // throws naming the file and tensor
   std::string path;
 };
-// Parses and validates (header length, JSON, offsets within the file: "truncated" otherwise).
+// Bytes per element of a safetensors dtype ("F32" → 4); −1 for an unknown dtype.
+int64_t safetensors_dtype_bytes(const std::string& dtype);
+// Parses and validates (see the top; offsets past the data say "truncated").
 StFile read_safetensors(const std::string& path, std::string blob);
 
 }  // namespace preflight::train

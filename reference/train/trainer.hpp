@@ -27,11 +27,19 @@
 //   non-finite: the model throws naming the first bad layer; the optimizer reports a non-finite
 //     grad norm. on_nonfinite = stop → the trainer throws that one-line message; skip → the
 //     batch is skipped like a spike.
-//   spike: after spike_warmup accepted steps, loss > spike_threshold × running average →
-//     the batch is skipped (no update; its data is consumed); spike_max_skips consecutive skips →
+//   spike (a robust rule; docs/TRAINING.md §4): after max(1, spike_warmup) accepted steps, a
+//     step whose loss L exceeds spike_threshold × the running average A is a candidate. The
+//     trainer then asks what changed, with two forward passes at the current parameters:
+//       model: the last accepted batch, whose loss was L_prev when it was applied, now has
+//              loss ≥ (L_prev + L)/2 → the model itself got worse: skip ("degraded-skip");
+//       data:  the next batch (peeked; not consumed) has loss ≥ (A + L)/2 → the data changed
+//              (a new kind of text): the step is applied as usual (event "data-shift");
+//       else:  an isolated outlier batch (corrupt or garbage data): skip ("spike-skip").
+//     A skip consumes the batch's data without an update. spike_max_skips consecutive skips →
 //     roll back to the newest checkpoint of the output directory (parameters, optimizer,
-//     biases, step) but KEEP the current data position, so the offending data is not replayed.
-//     Running average: avg = float(0.9·avg + 0.1·loss) in double over accepted steps (the first
+//     biases, step, safeguard state) but KEEP the current data position, so the offending
+//     data is not replayed.
+//     Running average: A = float(0.9·A + 0.1·L) in double over accepted steps (the first
 //     accepted loss initialises it).
 #pragma once
 
@@ -73,16 +81,37 @@ struct TrainOptions {
   bool qk_clip = true;             // QK-Clip after each step
   double qk_tau = 100.0;           // τ
   std::string on_nonfinite = "stop";  // stop | skip
-  double spike_threshold = 2.0;    // loss > threshold × running average is a spike (0: off)
+  double spike_threshold = 2.0;    // loss > threshold × running average is a spike candidate (0: off)
   int64_t spike_warmup = 20;       // accepted steps before spike detection starts
-  int64_t spike_max_skips = 3;     // consecutive skips before rolling back
+  int64_t spike_max_skips = 3;     // consecutive skips before rolling back (0: never roll back)
+  int64_t checkpoint_every = 100;  // with an output directory: a checkpoint every N steps (0: only at the end)
+  int64_t keep = 3;                // checkpoints kept, newest first (0: all)
   std::vector<int64_t> poison_steps;  // test hook: these step ATTEMPTS (0-based batches drawn, never rolled back) have every target of their first micro-batch replaced by vocab_size − 1 (a loss spike)
 };
+
+// Ranges of the options (the CLI's flags and trainer.json use the same ones).
+namespace limits {
+constexpr int64_t kMaxTokensPerStep = int64_t{1} << 24;  // K·B·T: a step of 16.8M tokens is hours on the CPU reference
+constexpr int64_t kMaxCount = int64_t{1} << 20;          // B, T, K each
+constexpr int64_t kMaxSteps = 1'000'000'000;             // steps, warm-up, checkpoint cadence
+constexpr double kMaxLr = 10.0;
+constexpr double kMaxWeight = 100.0;                     // weight decay, MTP λ, balance α
+constexpr double kMaxGradNorm = 1e9;
+constexpr double kMinQkTau = 1.0, kMaxQkTau = 1e6;       // a max attention logit
+constexpr double kMaxSpikeThreshold = 1e6;
+constexpr int64_t kMaxSpikeSkips = 1000;
+constexpr int64_t kMaxKeep = 1'000'000;
+constexpr int64_t kMaxAttempt = int64_t{1} << 40;       // poison-step attempts
+}  // namespace limits
+
+// Every range and cross-field rule (lr_min ≤ lr, warm-up below steps, K·B·T, names of the
+// choices); `origin` prefixes the message ("" for command-line flags: "--lr -1: ...").
+void validate_options(const TrainOptions& o, const std::string& origin = "");
 
 struct StepReport {
   int64_t step = 0;       // the step just attempted (0-based)
   bool applied = false;   // false: skipped (spike or non-finite)
-  std::string event;      // "", "spike-skip", "nonfinite-skip", "rollback"
+  std::string event;      // "", "data-shift" (applied), "spike-skip", "degraded-skip", "nonfinite-skip", "+rollback:ckpt-…"
   float loss = 0, ce = 0, mtp = 0, aux = 0;
   float grad_norm = 0, lr = 0;
   int64_t tokens = 0;     // tokens consumed so far (after this step)
@@ -92,6 +121,17 @@ struct StepReport {
   float max_attn_logit = 0;      // max over layers and heads
   double step_ms_fwd_bwd = 0, step_ms_optim = 0;
 };
+
+// The last applied batch, for the spike rule's model check (saved in trainer.json, so a
+// resumed run classifies a spike exactly as the uninterrupted one would).
+struct AcceptedBatch {
+  bool valid = false;
+  LoaderState from;     // the loader state it was drawn from
+  int64_t attempt = 0;  // its attempt index (poison hook)
+  float loss = 0;       // its loss when it was applied
+};
+
+struct SavedState;  // a parsed, cross-checked checkpoint (trainer.cpp)
 
 class Trainer {
  public:
@@ -106,7 +146,11 @@ class Trainer {
   // Writes OUT/ckpt-<step> atomically, keeps the newest `keep`. Returns its path.
   std::string save(const std::string& out_dir, int64_t keep);
   void set_rollback_dir(const std::string& out_dir) { rollback_dir_ = out_dir; }
-  void set_steps(int64_t steps) { opt_.steps = steps; }  // extend/shorten a resumed run (changes the schedule)
+  // A resumed run's options may change only where that is safe mid-run (docs/TRAINING.md §3):
+  // the schedule (steps, lr, lr_min, warmup, schedule), the safeguards (on_nonfinite,
+  // spike_*), checkpoint_every and keep, and data when the new path holds the same tokens (a
+  // moved file). Any other difference throws naming its flag. Returns the changed fields' flags.
+  std::vector<std::string> change_options(const TrainOptions& next);
 
   const TrainOptions& options() const { return opt_; }
   const ModelConfig& config() const { return config_; }
@@ -118,8 +162,17 @@ class Trainer {
 
  private:
   Trainer(TrainOptions options, ModelConfig config);
-  void load_state(const std::string& dir, bool restore_loader);
+  // Restores a loaded checkpoint; restore_loader = false (a roll-back) keeps the data position,
+  // the attempt counter and the options of the running trainer.
+  void apply_state(const SavedState& s, bool restore_loader);
   float lr_at_step(int64_t s) const;
+  // Loss (the step's micro-batch mean) of the batch drawn from `from` as attempt `attempt`, at
+  // the current parameters, without touching any state; +inf when the forward pass throws.
+  float batch_loss(LoaderState from, int64_t attempt);
+  bool poisoned(int64_t attempt) const;
+  void draw(PackedBatch& mb, LoaderState& st, bool poison) const;  // next micro-batch, poison hook applied
+  float micro_mean(const std::vector<float>& v) const;             // the tree mean over micro-batches
+  std::string classify_spike(float loss);  // "degraded-skip", "spike-skip" or "data-shift"
   void accumulate(std::vector<std::vector<float>>& stack, std::vector<int>& levels, std::vector<float>&& g) const;
 
   TrainOptions opt_;
@@ -134,10 +187,21 @@ class Trainer {
   int64_t step_ = 0, tokens_ = 0, attempts_ = 0;  // attempts: batches drawn (never rolled back)
   float spike_avg_ = 0;
   int64_t accepted_ = 0, consecutive_skips_ = 0, rollbacks_ = 0;
+  AcceptedBatch last_;
   std::string rollback_dir_;
 };
 
 std::string options_to_json(const TrainOptions& o);
-TrainOptions options_from_json(const std::string& text);
+// Strict: every field present with its type, ranges checked; errors name `origin` and the field.
+// `text` is the "options" object of a trainer.json.
+TrainOptions options_from_json(const std::string& text, const std::string& origin = "trainer.json");
+
+// The flags (as --name) whose values differ between a and b, split into those a resumed run
+// may change (the schedule, the safeguards, checkpoint cadence; `data` is listed as safe here
+// and checked for identical tokens by change_options) and the rest.
+struct OptionDiff {
+  std::vector<std::string> safe, unsafe;
+};
+OptionDiff diff_options(const TrainOptions& a, const TrainOptions& b);
 
 }  // namespace preflight::train

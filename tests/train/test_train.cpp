@@ -302,27 +302,40 @@ TEST(TrainSafeguards, NonFiniteNamesTheLayerStopsOrSkips) {
   EXPECT_EQ(s.step_index(), 0);
 }
 
+// An isolated outlier batch (attempt 8 poisoned, attempt 9 clean) is skipped; with
+// spike_max_skips = 1 that skip rolls back to the newest checkpoint.
 TEST(TrainSafeguards, SpikeSkipsThenRollsBack) {
   const std::string d = tmpdir("spike");
   TrainOptions o = small(12);
   o.data = corpus(), o.seq_len = 32;
-  o.spike_threshold = 1.1, o.spike_warmup = 6, o.spike_max_skips = 2;
-  o.poison_steps = {8, 9};  // attempts 8 and 9: every target = 511 (a loss spike)
+  o.spike_threshold = 1.1, o.spike_warmup = 6, o.spike_max_skips = 1;
+  o.poison_steps = {8};  // attempt 8: every target = 511 (a loss spike); the next batch is ordinary
   Trainer t(o);
   t.set_rollback_dir(d);
   for (int i = 0; i < 7; ++i) EXPECT_TRUE(t.step().applied);
   t.save(d, 1);  // ckpt-00000007
   const std::vector<float> at7 = t.params();
   EXPECT_TRUE(t.step().applied);  // attempt 7
-  StepReport r = t.step();        // attempt 8: poisoned
-  EXPECT_FALSE(r.applied);
-  EXPECT_EQ(r.event, "spike-skip");
-  EXPECT_EQ(t.step_index(), 8);
-  r = t.step();  // attempt 9: poisoned again → second consecutive skip → roll back to step 7
+  const StepReport r = t.step();  // attempt 8: poisoned, an outlier → skip → roll back to step 7
   EXPECT_FALSE(r.applied);
   EXPECT_EQ(r.event, "spike-skip+rollback:ckpt-00000007");
   EXPECT_EQ(t.step_index(), 7);
   EXPECT_TRUE(same_bits(t.params(), at7));
   EXPECT_TRUE(t.step().applied);  // training goes on with fresh data
   fs::remove_all(d);
+}
+
+// A shift in the data (the spiking batch's successor is as far off: attempts 8 and 9 both
+// poisoned) is not a spike: the step is applied and marked "data-shift" (README run, step 120).
+TEST(TrainSafeguards, DataShiftIsAppliedNotSkipped) {
+  TrainOptions o = small(12);
+  o.data = corpus(), o.seq_len = 32;
+  o.spike_threshold = 1.1, o.spike_warmup = 6, o.spike_max_skips = 1;
+  o.poison_steps = {8, 9};
+  Trainer t(o);  // no checkpoint directory: a skip here would end the run
+  for (int i = 0; i < 8; ++i) EXPECT_TRUE(t.step().applied);
+  const StepReport r = t.step();  // attempt 8
+  EXPECT_TRUE(r.applied);
+  EXPECT_EQ(r.event, "data-shift");
+  EXPECT_EQ(t.step_index(), 9);
 }
