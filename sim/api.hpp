@@ -52,6 +52,11 @@ struct Span {
   int32_t stage = -1;   // model stage
   int32_t microbatch2 = -1;  // second half of an overlapped pair
   int32_t stage2 = -1;
+  // Which of the rank's model chunks the op runs (interleaved 1F1B: chunk 0..v−1;
+  // DualPipeV: leg 0/1 of the V), or for DualPipe the micro-batch's direction
+  // (0: enters at rank 0, 1: enters at the last rank); -1 when not applicable.
+  int32_t chunk = -1;
+  int32_t chunk2 = -1;
   double start_s = 0;
   double end_s = 0;
 };

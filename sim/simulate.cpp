@@ -210,7 +210,7 @@ SimReport simulate(const ModelConfig& model, const ClusterConfig& cluster, const
       if (layout.zero_stage == 0) t *= 2.0;  // all-reduce = reduce-scatter + all-gather
       const double start = std::max(run.stage_grads_done_s[rank][k], dp_link.free_at_s());
       grads_synced = dp_link.occupy(run.stage_grads_done_s[rank][k], t);
-      if (options.keep_spans) dp_spans.push_back(Span{rank, 1, 'D', -1, held[k], -1, -1, start, grads_synced});
+      if (options.keep_spans) dp_spans.push_back(Span{rank, 1, 'D', -1, held[k], -1, -1, -1, -1, start, grads_synced});
     }
     // ZeRO-2 reduce-scatters every micro-batch's gradients and ZeRO-3 also gathers the
     // weights before every forward and backward; that traffic shares the DP link with
@@ -232,7 +232,7 @@ SimReport simulate(const ModelConfig& model, const ClusterConfig& cluster, const
     if (layout.zero_stage == 1 || layout.zero_stage == 2) {
       const double gather = sync_s(rp.dense * static_cast<double>(layout.weight_bytes),
                                    rp.expert * static_cast<double>(layout.weight_bytes));
-      if (options.keep_spans) dp_spans.push_back(Span{rank, 1, 'D', -1, -1, -1, -1, end, end + gather});
+      if (options.keep_spans) dp_spans.push_back(Span{rank, 1, 'D', -1, -1, -1, -1, -1, -1, end, end + gather});
       end += gather;
     }
     rank_end[rank] = end;
@@ -326,6 +326,12 @@ SimReport simulate(const ModelConfig& model, const ClusterConfig& cluster, const
                                          2 * layout.adam_moment_bytes);
 
   if (options.keep_spans) {
+    auto chunk_of = [&](int32_t rank, const Op& op) -> int32_t {
+      if (layout.schedule == Schedule::dualpipe) return sched.mb_direction[op.mb];
+      const std::vector<int32_t> held = sched.stages_of(rank);
+      if (held.size() < 2) return -1;
+      return static_cast<int32_t>(std::find(held.begin(), held.end(), op.stage) - held.begin());
+    };
     for (const StepRecord& rec : run.steps) {
       const Step& st = sched.programs[rec.rank][rec.index];
       Span sp;
@@ -334,9 +340,11 @@ SimReport simulate(const ModelConfig& model, const ClusterConfig& cluster, const
       sp.pass = st.count == 2 ? 'P' : pass_letter(st.op[0].pass);
       sp.microbatch = st.op[0].mb;
       sp.stage = st.op[0].stage;
+      sp.chunk = chunk_of(rec.rank, st.op[0]);
       if (st.count == 2) {
         sp.microbatch2 = st.op[1].mb;
         sp.stage2 = st.op[1].stage;
+        sp.chunk2 = chunk_of(rec.rank, st.op[1]);
       }
       sp.start_s = rec.start_s;
       sp.end_s = rec.end_s;

@@ -173,8 +173,13 @@ class Trial {
     ++ckpt_index_;
     kept_.push_back(progress_s);
     if (static_cast<int64_t>(kept_.size()) > m_.checkpoint.keep_last) {
-      newest_evicted_p_ = kept_.front();
+      evicted_.push_back(kept_.front());
       kept_.erase(kept_.begin());
+      // Without an ongoing corruption every later restore limit is at least the newest
+      // kept checkpoint (crashes restore to it, a new corruption starts after it), so of
+      // the evicted ones only the newest can ever lie in (best, limit]: keep just that
+      // one, which bounds the memory of long runs.
+      if (!corrupt_ && evicted_.size() > 1) evicted_.erase(evicted_.begin(), evicted_.end() - 1);
     }
     if (m_.checkpoint.keep_every_n > 0 && ckpt_index_ % m_.checkpoint.keep_every_n == 0) archive_.push_back(progress_s);
   }
@@ -190,8 +195,11 @@ class Trial {
         best = *it;
         break;
       }
-    // A checkpoint that would have served was deleted by the retention policy.
-    *beyond_kept = newest_evicted_p_ >= 0 && newest_evicted_p_ <= limit && newest_evicted_p_ > best;
+    // A checkpoint that would have served better than `best` was deleted by the
+    // retention policy: any evicted one in (best, limit]. evicted_ is ascending, so
+    // the newest evicted checkpoint not after the limit decides.
+    const auto after = std::upper_bound(evicted_.begin(), evicted_.end(), limit);
+    *beyond_kept = after != evicted_.begin() && *(after - 1) > best;
     return best;
   }
 
@@ -317,7 +325,7 @@ class Trial {
     // Checkpoints newer than the restore point belong to the abandoned history.
     while (!kept_.empty() && kept_.back() > restore_p) kept_.pop_back();
     while (!archive_.empty() && archive_.back() > restore_p) archive_.pop_back();
-    if (newest_evicted_p_ > restore_p) newest_evicted_p_ = -1;  // abandoned history
+    while (!evicted_.empty() && evicted_.back() > restore_p) evicted_.pop_back();
     if (corrupt_ && restore_p <= onset_p_) corrupt_ = false;
     next_ckpt_p_ = restore_p + m_.checkpoint.interval_s;
   }
@@ -336,7 +344,9 @@ class Trial {
   double next_ckpt_p_ = 0;
   std::vector<double> kept_;     // durable checkpoints (progress), oldest first
   std::vector<double> archive_;  // every keep_every_n-th checkpoint
-  double newest_evicted_p_ = -1;  // newest checkpoint dropped by keep_last (-1: none)
+  // Checkpoints dropped by keep_last (progress), oldest first: always older than every
+  // kept one, and those of an abandoned history are removed on rollback, so ascending.
+  std::vector<double> evicted_;
   int64_t ckpt_index_ = 0;
   bool pending_ = false;  // async write in flight
   double pending_p_ = 0;
@@ -356,7 +366,36 @@ void check_spec(const RunSpec& spec) {
     fail("run: step time = ", spec.step_time_s, " s: expected a positive finite time");
 }
 
+std::string days_text(double s) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.4g days", s / 86400.0);
+  return buf;
+}
+
+// Refuses, in one line, a run whose expected event count would keep the machine busy
+// for more than about ten seconds (kMaxSimulatedEvents).
+void check_budget(const FaultModel& m, const RunSpec& spec, double trials, double per_trial, const std::string& what) {
+  const double total = per_trial * trials;
+  if (total <= kMaxSimulatedEvents) return;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "run%s: %.6g trials x ~%.3g events each (%s of failure-free training%s, a checkpoint every %.4g s, "
+                "%.3g failures per day) = %.3g events, over the limit of %.3g (about 10 s of simulation): use fewer "
+                "trials, a shorter run or a longer checkpoint interval",
+                what.c_str(), trials, per_trial, days_text(spec.work_s).c_str(),
+                std::isfinite(spec.max_wall_s) ? (", stopped at " + days_text(spec.max_wall_s)).c_str() : "",
+                m.checkpoint.interval_s, prepare(m).total_rate_per_s * 86400.0, total, kMaxSimulatedEvents);
+  fail(buf);
+}
+
 }  // namespace
+
+double estimated_events_per_trial(const FaultModel& m, const RunSpec& spec) {
+  // Progress and wall-clock both run for about min(work, wall limit); a checkpoint is
+  // one event per interval of progress, a failure one per 1/Λ of wall-clock.
+  const double span_s = std::min(spec.work_s, spec.max_wall_s);
+  return 1.0 + span_s / m.checkpoint.interval_s + span_s * prepare(m).total_rate_per_s;
+}
 
 TrialResult simulate_trial(const FaultModel& model, const RunSpec& spec, uint64_t seed, int64_t trial,
                            std::vector<TimelineEvent>* timeline) {
@@ -393,6 +432,7 @@ McSummary run_monte_carlo(const FaultModel& model, const RunSpec& spec, const Mc
   check_spec(spec);
   if (o.trials < 1) fail("option --trials = ", o.trials, ": expected an integer >= 1");
   validate(model, model.name);
+  check_budget(model, spec, static_cast<double>(o.trials), estimated_events_per_trial(model, spec), "");
   const Prepared pr = prepare(model);
   const auto n = static_cast<size_t>(o.trials);
   std::vector<TrialResult> results(n);
@@ -456,6 +496,7 @@ McSummary run_monte_carlo(const FaultModel& model, const RunSpec& spec, const Mc
   s.corrupted_at_end_fraction /= nt;
   s.unfinished_fraction /= nt;
   s.wall_days_samples = days;
+  s.goodput_samples = goodput;
   s.wall_days = summarize(days);
   s.goodput = summarize(goodput);
   s.interruptions = summarize(interruptions);
@@ -468,25 +509,89 @@ double mean_cross_dp_detection_s(const DetectionPlan& d) {
   return d.cross_dp_check_interval_s * (0.5 + (1.0 - q) / q);
 }
 
+double young_interval_s(double stall_s, double mtbf_s) { return std::sqrt(2.0 * stall_s * mtbf_s); }
+
+double daly_interval_s(double stall_s, double mtbf_s) {
+  if (!(stall_s < 2.0 * mtbf_s)) return mtbf_s;
+  const double xi = stall_s / (2.0 * mtbf_s);
+  return std::sqrt(2.0 * stall_s * mtbf_s) * (1.0 + std::sqrt(xi) / 3.0 + xi / 9.0) - stall_s;
+}
+
+double daly_expected_wall_s(double work_s, double interval_s, double stall_s, double restart_s, double mtbf_s) {
+  return mtbf_s * std::exp(restart_s / mtbf_s) * std::expm1((interval_s + stall_s) / mtbf_s) * work_s / interval_s;
+}
+
+std::vector<DetectionDelay> corruption_detection_delays(const FaultModel& m, double step_time_s) {
+  std::vector<DetectionDelay> out;
+  auto minutes = [](double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f min", s / 60.0);
+    return std::string(buf);
+  };
+  for (const FaultClass& c : m.classes) {
+    if (!is_corruption(c.detection) || !(job_rate_per_hour(m, c) > 0)) continue;
+    DetectionDelay d;
+    d.label = c.label;
+    char buf[160];
+    if (c.detection == Detection::loss_alert) {
+      const double steps = m.detection.loss_alert_steps + m.detection.loss_observe_steps;
+      d.mean_s = d.bound_s = steps * step_time_s;
+      std::snprintf(buf, sizeof buf, "loss alert %g + %g steps x %.4g s", m.detection.loss_alert_steps,
+                    m.detection.loss_observe_steps, step_time_s);
+    } else {
+      // First check at most one interval I after the onset, then a geometric number of
+      // missed checks: the delay exceeds I·(1 + k) with probability (1 − q)^(k+1).
+      const double I = m.detection.cross_dp_check_interval_s, q = m.detection.cross_dp_detect_probability;
+      d.mean_s = mean_cross_dp_detection_s(m.detection);
+      int64_t k = 0;
+      double tail = 1.0 - q;
+      while (tail > 0.05 && k < 1000000) {
+        tail *= 1.0 - q;
+        ++k;
+      }
+      d.bound_s = I * static_cast<double>(1 + k);
+      d.coverage = 1.0 - tail;
+      std::snprintf(buf, sizeof buf, "cross-DP check every %s, p = %g", minutes(I).c_str(), q);
+    }
+    d.how = buf;
+    out.push_back(d);
+  }
+  return out;
+}
+
 IntervalSweep sweep_checkpoint_interval(const FaultModel& model, const RunSpec& spec, const McOptions& o) {
+  check_spec(spec);
   IntervalSweep sw;
   sw.trials_per_point = o.trials;
   sw.stall_s = model.checkpoint.stall_s();
   double losing_rate_per_s = 0;
-  bool has_corruption = false;
   for (const FaultClass& c : model.classes) {
     if (c.detection == Detection::planned) continue;
-    const double r = job_rate_per_hour(model, c) / 3600.0;
-    losing_rate_per_s += r;
-    if (is_corruption(c.detection) && r > 0) has_corruption = true;
+    losing_rate_per_s += job_rate_per_hour(model, c) / 3600.0;
   }
   sw.mtbf_s = losing_rate_per_s > 0 ? 1.0 / losing_rate_per_s : kInf;
-  sw.young_daly_interval_s = std::sqrt(2.0 * sw.stall_s * sw.mtbf_s);
+  sw.young_interval_s = young_interval_s(sw.stall_s, sw.mtbf_s);
+  sw.daly_interval_s = daly_interval_s(sw.stall_s, sw.mtbf_s);
 
   std::vector<double> grid;
   for (double x = 60.0; x <= 16 * 3600.0 * 1.0001; x *= std::sqrt(2.0)) grid.push_back(x);
-  if (std::isfinite(sw.young_daly_interval_s) && sw.young_daly_interval_s >= 1.0) grid.push_back(sw.young_daly_interval_s);
+  for (double formula : {sw.young_interval_s, sw.daly_interval_s})
+    if (std::isfinite(formula) && formula >= 1.0 && formula <= 1e8 &&
+        std::find(grid.begin(), grid.end(), formula) == grid.end())
+      grid.push_back(formula);
   std::sort(grid.begin(), grid.end());
+
+  // The whole sweep against the event budget, before any of it runs.
+  double events = 0;
+  for (double interval : grid) {
+    FaultModel m = model;
+    m.checkpoint.interval_s = interval;
+    events += estimated_events_per_trial(m, spec);
+  }
+  FaultModel shortest = model;
+  shortest.checkpoint.interval_s = grid.front();
+  check_budget(shortest, spec, static_cast<double>(o.trials), events,
+               " (checkpoint-interval sweep: one trial at each of " + std::to_string(grid.size()) + " intervals)");
 
   McOptions po = o;
   po.record_timeline = false;
@@ -506,30 +611,54 @@ IntervalSweep sweep_checkpoint_interval(const FaultModel& model, const RunSpec& 
     }
   }
 
-  // Where √(2·δ·M) is not the answer.
+  // Where the formulas are not the answer.
   auto h = [](double s) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f h", s / 3600.0);
+    if (s < 7200)
+      std::snprintf(buf, sizeof buf, "%.1f min", s / 60.0);
+    else
+      std::snprintf(buf, sizeof buf, "%.2f h", s / 3600.0);
     return std::string(buf);
   };
   if (sw.stall_s <= 0)
-    sw.caveats.push_back("checkpoint stall delta = 0: the formula gives 0; the optimum is set by the other costs (background write window, retention)");
+    sw.caveats.push_back("checkpoint stall delta = 0: both formulas give 0; the optimum is set by the other costs (background write window, retention)");
   if (sw.stall_s > 0.1 * sw.mtbf_s)
     sw.caveats.push_back("delta is not << M (delta = " + h(sw.stall_s) + ", M = " + h(sw.mtbf_s) +
-                         "): the first-order formula underestimates the cost");
+                         "): Young's first-order value is off; Daly's higher-order value is " + h(sw.daly_interval_s));
   const double restart_s = model.recovery.requeue_s + model.recovery.rendezvous_s + model.checkpoint.read_s() + model.recovery.warmup_s;
-  if (restart_s > 0.1 * sw.mtbf_s)
-    sw.caveats.push_back("restart cost (" + h(restart_s) + ") is not << M: use Daly's higher-order form");
-  if (has_corruption) {
-    const double detect_s = mean_cross_dp_detection_s(model.detection);
-    const double window_s = static_cast<double>(model.checkpoint.keep_last) * sw.young_daly_interval_s;
-    std::string msg = "silent corruption / loss spikes roll back past the newest checkpoint (mean cross-DP detection " +
-                      h(detect_s) + " of training); ";
-    if (window_s < 2.0 * detect_s) {
-      msg += "with keep_last = " + std::to_string(model.checkpoint.keep_last) + " the Young/Daly interval keeps only " +
-             h(window_s) + " of history, so a late detection falls back to an archived checkpoint or the start: the optimum moves to longer intervals (or keep more checkpoints)";
+  if (restart_s > 0.1 * sw.mtbf_s) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3f", std::exp(restart_s / sw.mtbf_s));
+    sw.caveats.push_back("restart cost R = " + h(restart_s) + " is not << M: it lengthens the run (Daly: by e^(R/M) = " + buf +
+                         ") but does not move the optimum");
+  }
+  const std::vector<DetectionDelay> delays = corruption_detection_delays(model, spec.step_time_s);
+  if (!delays.empty()) {
+    // The newest clean checkpoint c0 (at most one interval before the onset) is deleted
+    // once keep_last newer ones are durable, i.e. when c0 + keep_last·τ <= detection:
+    // it survives every delay shorter than (keep_last − 1)·τ.
+    const double tau = sw.daly_interval_s;
+    const double safe_s = static_cast<double>(model.checkpoint.keep_last - 1) * tau;
+    std::string msg = "silent corruption / loss spikes roll back to the newest checkpoint before the onset; detection takes";
+    const DetectionDelay* longest = &delays.front();
+    for (const DetectionDelay& d : delays) {
+      char buf[64];
+      if (d.coverage < 1)
+        std::snprintf(buf, sizeof buf, " (%.0f%%)", 100 * d.coverage);
+      else
+        buf[0] = '\0';
+      msg += (&d == &delays.front() ? " " : "; ") + d.label + ": mean " + h(d.mean_s) +
+             (d.coverage < 1 ? ", at most " + h(d.bound_s) + buf : std::string()) + " (" + d.how + ")";
+      if (d.bound_s > longest->bound_s) longest = &d;
+    }
+    msg += ". With keep_last = " + std::to_string(model.checkpoint.keep_last) + " and Daly's interval " + h(tau) +
+           " the clean checkpoint survives a delay of (keep_last - 1) x interval = " + h(safe_s);
+    if (safe_s <= longest->bound_s) {
+      msg += ", shorter than " + longest->label + "'s " + h(longest->bound_s) +
+             ": a late detection falls back to an archived checkpoint or the start, so the optimum moves to longer "
+             "intervals (or keep more checkpoints)";
     } else {
-      msg += "keep_last × interval covers the detection delay, so the formula still holds to first order";
+      msg += ", longer than every detection delay, so the formulas still hold to first order";
     }
     sw.caveats.push_back(msg);
   }

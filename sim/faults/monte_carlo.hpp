@@ -96,11 +96,19 @@ struct McSummary {
   double corrupted_at_end_fraction = 0;
   double unfinished_fraction = 0;  // trials stopped by the safety limit (see RunSpec)
   std::vector<double> wall_days_samples;  // one per trial, in trial order
+  std::vector<double> goodput_samples;    // one per trial, in trial order
   std::vector<TimelineEvent> timeline;    // trial 0
   double timeline_wall_s = 0;
 };
 
 McSummary run_monte_carlo(const FaultModel& model, const RunSpec& spec, const McOptions& options);
+
+// Expected events one trial steps through (checkpoints + failures), for refusing runs
+// that would not finish in reasonable time: run_monte_carlo and the sweep throw a
+// one-line preflight::Error when trials × this exceeds kMaxSimulatedEvents.
+double estimated_events_per_trial(const FaultModel& model, const RunSpec& spec);
+// About 10 s on one core (≈ 25 ns per event, build/bench/bench_faults).
+inline constexpr double kMaxSimulatedEvents = 4e8;
 
 // Checkpoint-interval sweep next to the first-order optimum.
 struct SweepPoint {
@@ -113,16 +121,43 @@ struct SweepPoint {
 struct IntervalSweep {
   int64_t trials_per_point = 0;
   std::vector<SweepPoint> points;   // ascending interval
-  double best_interval_s = 0;       // lowest mean wall-clock
-  double young_daly_interval_s = 0; // √(2·δ·M)
+  double best_interval_s = 0;       // lowest mean wall-clock (fixed window: highest goodput)
+  double young_interval_s = 0;      // Young 1974, first order: √(2·δ·M)
+  double daly_interval_s = 0;       // Daly 2006, higher order (daly_interval_s below)
   double stall_s = 0;               // δ: training stall per checkpoint
   double mtbf_s = 0;                // M: mean time between work-losing interruptions
-  std::vector<std::string> caveats; // where the first-order formula does not hold
+  std::vector<std::string> caveats; // where the formulas do not hold
 };
 
-// Intervals: geometric grid from 60 s to 16 h (factor √2) plus the Young/Daly value;
-// every point uses the same seed (common random numbers), so differences are not noise
-// from different draws.
+// The optimum checkpoint interval (training time between checkpoints) for a stall δ
+// per checkpoint and a mean time M between failures that lose work.
+// Young (1974), "A first order approximation to the optimum checkpoint interval":
+//   τ = √(2δM).
+double young_interval_s(double stall_s, double mtbf_s);
+// Daly (2006), "A higher order estimate of the optimum checkpoint interval for restart
+// dumps", eq. (37): the perturbation solution of the minimum of daly_expected_wall_s,
+//   τ = √(2δM)·[1 + ⅓·(δ/2M)^½ + (1/9)·(δ/2M)] − δ   for δ < 2M,   τ = M otherwise.
+// The restart time R scales the expected time but does not move the optimum.
+double daly_interval_s(double stall_s, double mtbf_s);
+// Daly's expected wall-clock time of a job needing `work_s` of computation, with a
+// checkpoint of δ after every τ of it, restart R after each failure, failures Poisson
+// with mean M (also during dumps and restarts): T = M·e^{R/M}·(e^{(τ+δ)/M} − 1)·W/τ.
+double daly_expected_wall_s(double work_s, double interval_s, double stall_s, double restart_s, double mtbf_s);
+
+// How long a corruption class takes to be found, in training time.
+struct DetectionDelay {
+  std::string label;
+  double mean_s = 0;
+  double bound_s = 0;        // exceeded with probability <= 1 - coverage
+  double coverage = 1;       // 1 for a fixed delay
+  std::string how;           // "cross-DP check every 10.0 min, p = 0.9", "loss alert 20 + 100 steps × 17.07 s"
+};
+// One entry per corruption class (cross_dp_check, loss_alert) with a non-zero rate.
+std::vector<DetectionDelay> corruption_detection_delays(const FaultModel& model, double step_time_s);
+
+// Intervals: geometric grid from 60 s to 12 h (factor √2) plus Young's and Daly's
+// values; every point uses the same seed (common random numbers), so differences are
+// not noise from different draws.
 IntervalSweep sweep_checkpoint_interval(const FaultModel& model, const RunSpec& spec, const McOptions& options);
 
 // Mean training time from a corruption to its detection by the cross-DP check:

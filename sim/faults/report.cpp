@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim/units.hpp"
+
 namespace preflight::faults {
 
 namespace {
@@ -26,11 +28,7 @@ std::string duration(double s) {
   return fmt("%.2f h", s / 3600);
 }
 
-std::string bytes(double b) {
-  if (b >= 1e12) return fmt("%.2f TB", b / 1e12);
-  if (b >= 1e9) return fmt("%.2f GB", b / 1e9);
-  return fmt("%.0f MB", b / 1e6);
-}
+std::string bytes(double b) { return sim::format_gib(b); }
 
 json dist_json(const Distribution& d) {
   return {{"mean", round6(d.mean)}, {"stddev", round6(d.stddev)}, {"p5", round6(d.p5)},
@@ -142,14 +140,23 @@ std::string format_text(const FaultModel& m, const McSummary& s, const RunOrigin
     std::snprintf(buf, sizeof buf, "  %12s %12s %10s %16s", "interval", "mean days", "goodput", "beyond-kept/run");
     line(buf);
     for (const SweepPoint& p : sw->points) {
-      const bool best = p.interval_s == sw->best_interval_s;
-      const bool yd = p.interval_s == sw->young_daly_interval_s;
+      std::string marks;
+      auto mark = [&](bool on, const char* what) {
+        if (on) marks += (marks.empty() ? "<- " : ", ") + std::string(what);
+      };
+      mark(p.interval_s == sw->best_interval_s, "best");
+      mark(p.interval_s == sw->young_interval_s, "Young");
+      mark(p.interval_s == sw->daly_interval_s, "Daly");
       std::snprintf(buf, sizeof buf, "  %12s %12.3f %9.3f%% %16.3f %s", duration(p.interval_s).c_str(), p.wall_days_mean,
-                    100 * p.goodput_mean, p.rollbacks_beyond_kept_mean, best ? (yd ? "<- best, Young/Daly" : "<- best") : (yd ? "<- Young/Daly" : ""));
-      line(buf);
+                    100 * p.goodput_mean, p.rollbacks_beyond_kept_mean, marks.c_str());
+      std::string l = buf;
+      while (!l.empty() && l.back() == ' ') l.pop_back();
+      line(l);
     }
-    line("best interval: " + duration(sw->best_interval_s) + "; Young/Daly sqrt(2*delta*M) = " + duration(sw->young_daly_interval_s) +
-         " with delta = " + duration(sw->stall_s) + " stall, M = " + duration(sw->mtbf_s) + " between work-losing interruptions");
+    line("best interval: " + duration(sw->best_interval_s) + "; Young (1974, first order) sqrt(2*delta*M) = " +
+         duration(sw->young_interval_s) + ", Daly (2006, higher order) = " + duration(sw->daly_interval_s) +
+         ", with delta = " + duration(sw->stall_s) + " stall per checkpoint, M = " + duration(sw->mtbf_s) +
+         " between work-losing interruptions");
     for (const std::string& cv : sw->caveats) line("  note: " + cv);
   }
   return out;
@@ -200,7 +207,8 @@ json summary_to_json(const FaultModel& m, const McSummary& s, const RunOrigin& o
     j["interval_sweep"] = {{"points", pts},
                            {"trials_per_point", sw->trials_per_point},
                            {"best_interval_s", round6(sw->best_interval_s)},
-                           {"young_daly_interval_s", round6(sw->young_daly_interval_s)},
+                           {"young_interval_s", round6(sw->young_interval_s)},
+                           {"daly_interval_s", round6(sw->daly_interval_s)},
                            {"stall_s", round6(sw->stall_s)},
                            {"mtbf_s", round6(sw->mtbf_s)},
                            {"caveats", sw->caveats}};
@@ -209,71 +217,118 @@ json summary_to_json(const FaultModel& m, const McSummary& s, const RunOrigin& o
 }
 
 std::string render_svg(const FaultModel& m, const McSummary& s) {
-  const double W = 960, left = 250, right = 30, plot_w = W - left - right;
+  // A fixed wall-clock window (--wall-days alone) gives every run the same length, so
+  // the first panel shows goodput there; with a token budget it shows days to finish.
+  const bool fixed_window = std::isfinite(s.spec.max_wall_s) && s.spec.work_s >= s.spec.max_wall_s;
+  const std::vector<double>& samples = fixed_window ? s.goodput_samples : s.wall_days_samples;
+  const Distribution& d = fixed_window ? s.goodput : s.wall_days;
+  const double unit = fixed_window ? 100.0 : 1.0;  // goodput in percent
+
+  // Left margin wide enough for the longest class label (no label is cut).
+  const double char_px = 6.6;  // 12 px sans-serif, average glyph
+  size_t longest = 12;
+  for (const TimelineEvent& e : s.timeline) longest = std::max(longest, m.classes[e.cls].label.size());
+  const double left = std::max(140.0, 16 + char_px * static_cast<double>(longest));
+  const double plot_w = 720, right = 40, W = left + plot_w + right;
   std::string svg;
   auto add = [&](const std::string& x) { svg += x + "\n"; };
   auto num = [](double x) { return fmt("%.1f", x); };
+  auto text = [&](double x, double y, const std::string& body, const char* extra = "") {
+    add("<text x=\"" + num(x) + "\" y=\"" + num(y) + "\"" + extra + ">" + esc(body) + "</text>");
+  };
+  auto line_at = [&](double x1, double y1, double x2, double y2, const char* style = "stroke=\"black\"") {
+    add("<line x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" + num(y2) + "\" " + style + "/>");
+  };
 
-  // --- panel 1: histogram of wall-clock days ---
-  const double h1_top = 60, h1_h = 200;
-  const Distribution& d = s.wall_days;
-  double lo = d.min, hi = d.max;
-  if (hi - lo < 1e-9) {
+  // --- panel 1: histogram over the trials ---
+  const double h1_top = 70, h1_h = 200;
+  double lo = d.min * unit, hi = d.max * unit;
+  if (hi - lo < 1e-9 * std::max(1.0, std::fabs(hi))) {
     lo -= 0.5;
     hi += 0.5;
   }
+  const std::vector<double> xticks = sim::nice_ticks(lo, hi, 6);
   const int bins = 40;
   std::vector<int> counts(bins, 0);
-  for (double v : s.wall_days_samples) counts[std::min(bins - 1, static_cast<int>((v - lo) / (hi - lo) * bins))]++;
-  const int peak = *std::max_element(counts.begin(), counts.end());
+  for (double v : samples) counts[std::clamp(static_cast<int>((v * unit - lo) / (hi - lo) * bins), 0, bins - 1)]++;
+  const int peak = std::max(1, *std::max_element(counts.begin(), counts.end()));
 
   // --- panel 2: timeline of trial 0, one row per class that occurred ---
   std::vector<int> rows;
   for (const TimelineEvent& e : s.timeline)
     if (std::find(rows.begin(), rows.end(), e.cls) == rows.end()) rows.push_back(e.cls);
   std::sort(rows.begin(), rows.end());
-  const double row_h = 18, t_top = h1_top + h1_h + 90;
+  const double row_h = 18, t_top = h1_top + h1_h + 100;
   const double t_h = std::max<double>(1, static_cast<double>(rows.size())) * row_h;
-  const double c_top = t_top + t_h + 70, c_h = 140;
-  const double H = c_top + c_h + 80;
+  const double c_top = t_top + t_h + 80, c_h = 140;
+  const double H = c_top + c_h + 90;
   const double span_s = std::max(s.timeline_wall_s, 1.0);
 
   add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(W) + "\" height=\"" + num(H) + "\" font-family=\"sans-serif\" font-size=\"12\">");
   add("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-  add("<text x=\"" + num(W / 2) + "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">" +
-      esc("Fault Monte Carlo: " + m.name + ", " + std::to_string(s.gpus) + " GPUs, " + std::to_string(s.trials) + " trials, seed " + std::to_string(s.seed)) + "</text>");
-  add("<text x=\"" + num(left) + "\" y=\"" + num(h1_top - 12) + "\" font-size=\"13\">" +
-      esc("Wall-clock days per run: mean " + fmt("%.2f", d.mean) + ", p5 " + fmt("%.2f", d.p5) + ", p50 " + fmt("%.2f", d.p50) +
-          ", p95 " + fmt("%.2f", d.p95) +
-          fmt("; goodput mean %.2f%%", 100 * s.goodput.mean)) + "</text>");
+  text(W / 2, 24, "Fault Monte Carlo: " + m.name + ", " + std::to_string(s.gpus) + " GPUs, " + std::to_string(s.trials) + " trials, seed " + std::to_string(s.seed),
+       " text-anchor=\"middle\" font-size=\"16\"");
+  const std::string run_text = fixed_window ? fmt("fixed window of %.4g wall-clock days", s.spec.max_wall_s / 86400)
+                                            : fmt("%.4g days of failure-free training", s.spec.work_s / 86400);
+  text(W / 2, 42, run_text + fmt("; goodput mean %.2f%%", 100 * s.goodput.mean) + fmt(", wall-clock mean %.2f days", s.wall_days.mean),
+       " text-anchor=\"middle\" fill=\"#555\"");
+  const std::string what = fixed_window ? "Goodput per run (useful training / wall-clock)" : "Wall-clock days per run to finish the token budget";
+  const char* f = fixed_window ? "%.2f%%" : "%.2f";
+  text(left, h1_top - 12, what + ": mean " + fmt(f, d.mean * unit) + ", p5 " + fmt(f, d.p5 * unit) + ", p50 " + fmt(f, d.p50 * unit) +
+       ", p95 " + fmt(f, d.p95 * unit), " font-size=\"13\"");
   const double bw = plot_w / bins;
   for (int b = 0; b < bins; ++b) {
-    const double bh = peak > 0 ? h1_h * counts[b] / peak : 0;
+    const double bh = h1_h * counts[b] / peak;
     add("<rect x=\"" + num(left + b * bw + 1) + "\" y=\"" + num(h1_top + h1_h - bh) + "\" width=\"" + num(bw - 2) + "\" height=\"" + num(bh) + "\" fill=\"#4c72b0\"/>");
   }
-  add("<line x1=\"" + num(left) + "\" y1=\"" + num(h1_top + h1_h) + "\" x2=\"" + num(left + plot_w) + "\" y2=\"" + num(h1_top + h1_h) + "\" stroke=\"black\"/>");
-  for (int k = 0; k <= 4; ++k) {
-    const double v = lo + (hi - lo) * k / 4, x = left + plot_w * k / 4;
-    add("<text x=\"" + num(x) + "\" y=\"" + num(h1_top + h1_h + 16) + "\" text-anchor=\"middle\">" + fmt("%.2f", v) + "</text>");
+  line_at(left, h1_top + h1_h, left + plot_w, h1_top + h1_h);
+  line_at(left, h1_top, left, h1_top + h1_h);
+  auto xpos = [&](double v) { return left + plot_w * (v - lo) / (hi - lo); };
+  for (double v : xticks) {
+    line_at(xpos(v), h1_top + h1_h, xpos(v), h1_top + h1_h + 4);
+    text(xpos(v), h1_top + h1_h + 17, sim::tick_label(v), " text-anchor=\"middle\"");
+  }
+  for (double v : sim::nice_ticks(0, peak, 4)) {
+    const double y = h1_top + h1_h - h1_h * v / peak;
+    line_at(left - 4, y, left, y);
+    text(left - 7, y + 4, sim::tick_label(v), " text-anchor=\"end\"");
   }
   double label_y = h1_top + 12;
   for (auto [q, name] : {std::pair{d.p5, "p5"}, std::pair{d.p50, "p50"}, std::pair{d.p95, "p95"}}) {
-    const double x = left + plot_w * (q - lo) / (hi - lo);
-    add("<line x1=\"" + num(x) + "\" y1=\"" + num(h1_top) + "\" x2=\"" + num(x) + "\" y2=\"" + num(h1_top + h1_h) + "\" stroke=\"#c44e52\" stroke-dasharray=\"4,3\"/>");
-    add("<text x=\"" + num(x + 3) + "\" y=\"" + num(label_y) + "\" fill=\"#c44e52\" stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\">" + name + "</text>");
+    const double x = xpos(q * unit);
+    line_at(x, h1_top, x, h1_top + h1_h, "stroke=\"#c44e52\" stroke-dasharray=\"4,3\"");
+    // Right of the line, or left of it near the right edge, so the label stays inside.
+    const bool flip = x > left + plot_w - 30;
+    text(flip ? x - 3 : x + 3, label_y, name,
+         flip ? " text-anchor=\"end\" fill=\"#c44e52\" stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\""
+              : " fill=\"#c44e52\" stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\"");
     label_y += 14;  // stagger: neighbouring percentiles are often close
   }
-  add("<text x=\"" + num(left + plot_w / 2) + "\" y=\"" + num(h1_top + h1_h + 34) + "\" text-anchor=\"middle\">wall-clock days to finish the token budget</text>");
-  add("<text x=\"" + num(left - 10) + "\" y=\"" + num(h1_top + h1_h / 2) + "\" text-anchor=\"end\">runs (peak " + std::to_string(peak) + ")</text>");
+  text(left + plot_w / 2, h1_top + h1_h + 36,
+       fixed_window ? "goodput of the run (%)" : "wall-clock time to finish (days)", " text-anchor=\"middle\"");
+  text(left - 40, h1_top + h1_h / 2, "runs", " text-anchor=\"end\"");
+
+  // --- the day axis shared by panels 2 and 3 ---
+  const double days = span_s / 86400;
+  const std::vector<double> dticks = sim::nice_ticks(0, days, 10);
+  auto day_axis = [&](double y) {
+    line_at(left, y, left + plot_w, y);
+    for (double v : dticks) {
+      const double x = left + plot_w * v * 86400 / span_s;
+      line_at(x, y, x, y + 4);
+      text(x, y + 17, sim::tick_label(v), " text-anchor=\"middle\"");
+    }
+    text(left + plot_w / 2, y + 34, "wall-clock time since the start of the run (days)", " text-anchor=\"middle\"");
+  };
 
   // Timeline rows.
-  add("<text x=\"" + num(left) + "\" y=\"" + num(t_top - 14) + "\" font-size=\"13\">" +
-      esc("Sampled run (trial 0): " + std::to_string(s.timeline.size()) + " interruptions over " + fmt("%.2f days; bar width = outage, at least 1 px", span_s / 86400)) + "</text>");
+  text(left, t_top - 14, "Sampled run (trial 0): " + std::to_string(s.timeline.size()) + " interruptions over " +
+       fmt("%.2f days; bar width = outage (at least 1 px)", days), " font-size=\"13\"");
   for (size_t i = 0; i < rows.size(); ++i) {
     const FaultClass& c = m.classes[rows[i]];
     const double y = t_top + static_cast<double>(i) * row_h;
     if (i % 2 == 0) add("<rect x=\"" + num(left) + "\" y=\"" + num(y) + "\" width=\"" + num(plot_w) + "\" height=\"" + num(row_h) + "\" fill=\"#f2f2f2\"/>");
-    add("<text x=\"" + num(left - 8) + "\" y=\"" + num(y + 13) + "\" text-anchor=\"end\">" + esc(c.label.size() > 34 ? c.label.substr(0, 33) + "..." : c.label) + "</text>");
+    text(left - 8, y + 13, c.label, " text-anchor=\"end\"");
   }
   for (const TimelineEvent& e : s.timeline) {
     const auto row = static_cast<double>(std::find(rows.begin(), rows.end(), e.cls) - rows.begin());
@@ -283,25 +338,14 @@ std::string render_svg(const FaultModel& m, const McSummary& s) {
         "\" fill=\"" + colour(m.classes[e.cls]) + "\"><title>" + esc(m.classes[e.cls].label) + fmt(": day %.2f", e.fault_s / 86400) +
         ", outage " + duration(e.up_s - e.fault_s) + ", lost work " + duration(e.lost_work_s) + "</title></rect>");
   }
-  auto day_axis = [&](double y) {
-    add("<line x1=\"" + num(left) + "\" y1=\"" + num(y) + "\" x2=\"" + num(left + plot_w) + "\" y2=\"" + num(y) + "\" stroke=\"black\"/>");
-    const double days = span_s / 86400;
-    const double step = days > 40 ? 10 : days > 10 ? 5 : days > 4 ? 1 : 0.5;
-    for (double v = 0; v <= days + 1e-9; v += step) {
-      const double x = left + plot_w * v * 86400 / span_s;
-      add("<line x1=\"" + num(x) + "\" y1=\"" + num(y) + "\" x2=\"" + num(x) + "\" y2=\"" + num(y + 4) + "\" stroke=\"black\"/>");
-      add("<text x=\"" + num(x) + "\" y=\"" + num(y + 17) + "\" text-anchor=\"middle\">" + fmt("%g", v) + "</text>");
-    }
-  };
   day_axis(t_top + t_h);
-  add("<text x=\"" + num(left + plot_w / 2) + "\" y=\"" + num(t_top + t_h + 34) + "\" text-anchor=\"middle\">wall-clock day</text>");
 
   // Panel 3: cumulative GPU-hours lost (lost work + outages) in the sampled run.
   double total_h = 0;
   for (const TimelineEvent& e : s.timeline) total_h += (e.lost_work_s + e.up_s - e.fault_s) * static_cast<double>(s.gpus) / 3600;
-  const double ymax = std::max(total_h, 1.0);
-  add("<text x=\"" + num(left) + "\" y=\"" + num(c_top - 12) + "\" font-size=\"13\">" +
-      esc(fmt("Cumulative GPU-hours lost to failures in the sampled run: %.0f", total_h)) + "</text>");
+  const std::vector<double> yticks = sim::nice_ticks(0, std::max(total_h, 1.0), 4);
+  const double ymax = std::max(yticks.back(), std::max(total_h, 1.0));
+  text(left, c_top - 12, fmt("Cumulative GPU-hours lost to failures in the sampled run: %.0f (lost work + outages)", total_h), " font-size=\"13\"");
   std::string path = "M " + num(left) + " " + num(c_top + c_h);
   double acc = 0;
   for (const TimelineEvent& e : s.timeline) {
@@ -312,19 +356,27 @@ std::string render_svg(const FaultModel& m, const McSummary& s) {
   }
   path += " L " + num(left + plot_w) + " " + num(c_top + c_h - c_h * acc / ymax);
   add("<path d=\"" + path + "\" fill=\"none\" stroke=\"#c44e52\" stroke-width=\"1.5\"/>");
-  add("<line x1=\"" + num(left) + "\" y1=\"" + num(c_top) + "\" x2=\"" + num(left) + "\" y2=\"" + num(c_top + c_h) + "\" stroke=\"black\"/>");
-  add("<text x=\"" + num(left - 6) + "\" y=\"" + num(c_top + 4) + "\" text-anchor=\"end\">" + fmt("%.0f", ymax) + "</text>");
-  add("<text x=\"" + num(left - 6) + "\" y=\"" + num(c_top + c_h) + "\" text-anchor=\"end\">0</text>");
+  line_at(left, c_top, left, c_top + c_h);
+  for (double v : yticks) {
+    const double y = c_top + c_h - c_h * v / ymax;
+    line_at(left - 4, y, left, y);
+    text(left - 7, y + 4, fmt("%.0f", v), " text-anchor=\"end\"");
+  }
+  text(left - 40, c_top + c_h / 2, "GPU-h", " text-anchor=\"end\"");
   day_axis(c_top + c_h);
-  add("<text x=\"" + num(left + plot_w / 2) + "\" y=\"" + num(c_top + c_h + 34) + "\" text-anchor=\"middle\">wall-clock day</text>");
-  // Legend.
-  double lx = 30;
+  // Legend, wrapped to the width.
+  double lx = 20, ly = H - 22;
   for (auto [col, name] : {std::pair{"#1f77b4", "crash, node swapped"}, std::pair{"#2ca02c", "crash, restart only"},
                            std::pair{"#ff7f0e", "hang (watchdog)"}, std::pair{"#d62728", "silent corruption"},
                            std::pair{"#9467bd", "loss spike"}, std::pair{"#7f7f7f", "planned"}}) {
-    add("<rect x=\"" + num(lx) + "\" y=\"" + num(H - 22) + "\" width=\"10\" height=\"10\" fill=\"" + col + "\"/>");
-    add("<text x=\"" + num(lx + 14) + "\" y=\"" + num(H - 13) + "\">" + name + "</text>");
-    lx += 150;
+    const double w = 14 + char_px * static_cast<double>(std::string(name).size()) + 24;
+    if (lx + w > W - 10) {
+      lx = 20;
+      ly += 16;
+    }
+    add("<rect x=\"" + num(lx) + "\" y=\"" + num(ly) + "\" width=\"10\" height=\"10\" fill=\"" + col + "\"/>");
+    text(lx + 14, ly + 9, name);
+    lx += w;
   }
   add("</svg>");
   return svg;
