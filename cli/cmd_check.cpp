@@ -1,10 +1,16 @@
 // `preflight check`: the launch readiness report for model + cluster + layout. It runs
 // the timing simulator (sim/api.hpp) for one step, feeds its throughput and checkpoint
 // size into the fault Monte Carlo (sim/faults/), prints every number with the
-// assumptions behind it, and compares the result with the stored golden in
-// goldens/check/. Exit status 1 when a stage does not fit in memory or a value deviates
-// from its golden beyond the golden's stated tolerance.
+// assumptions behind it, and gives two separate verdicts:
+//   readiness  every pipeline rank fits in memory (any layout, a user's own included);
+//   golden     the project's regression check: when goldens/check/ stores a golden for this
+//              model + cluster + layout, every value must match it within its tolerance.
+//              No stored golden is not a failure (a user's layout has none); --no-golden skips it.
+// Exit status 1 when the layout is not ready or a stored golden does not match. The goldens
+// directory is found from any working directory: $PREFLIGHT_GOLDENS_DIR, else goldens/
+// next to the build tree the binary lives in, else the source tree it was built from.
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -58,9 +64,28 @@ struct Checked {
 
 std::string stem(const std::string& name_or_path) { return std::filesystem::path(name_or_path).stem().string(); }
 
+// The goldens/ directory of the project: see the header comment for the order.
+std::filesystem::path goldens_dir() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (const char* env = std::getenv("PREFLIGHT_GOLDENS_DIR"); env != nullptr && *env != '\0') return env;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    // build/cli/preflight → <checkout>/goldens
+    for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
+      if (fs::is_directory(dir / "goldens" / "check", ec)) return dir / "goldens";
+    }
+  }
+#ifdef PREFLIGHT_SOURCE_DIR
+  if (fs::is_directory(fs::path(PREFLIGHT_SOURCE_DIR) / "goldens", ec)) return fs::path(PREFLIGHT_SOURCE_DIR) / "goldens";
+#endif
+  return "goldens";
+}
+
 std::string golden_path(const CheckOptions& o) {
   if (!o.golden.empty()) return o.golden;
-  return "goldens/check/" + stem(o.model) + "__" + stem(o.cluster) + "__" + stem(o.layout) + ".json";
+  const std::string name = stem(o.model) + "__" + stem(o.cluster) + "__" + stem(o.layout) + ".json";
+  return (goldens_dir() / "check" / name).string();
 }
 
 std::string command_line(const CheckOptions& o) {
@@ -139,6 +164,8 @@ void run_check(const CheckOptions& o) {
   // --- golden ---
   const std::string gpath = golden_path(o);
   std::vector<std::string> golden_lines;
+  std::vector<std::string> regressions;  // golden mismatches, reported apart from readiness
+  std::string golden_verdict;
   if (o.update_golden) {
     json g;
     g["format"] = kGoldenFormat;
@@ -151,9 +178,14 @@ void run_check(const CheckOptions& o) {
     g["fits"] = rep.fits;
     write_file_atomic(gpath, g.dump(2) + "\n");
     golden_lines.push_back("golden written: " + gpath);
-  } else if (!o.no_golden) {
+    golden_verdict = "golden written: " + gpath;
+  } else if (o.no_golden) {
+    golden_verdict = "golden: not compared (--no-golden)";
+  } else {
+    if (!o.golden.empty() && !std::filesystem::exists(gpath)) fail("option --golden: no such file '", gpath, "'");
     if (!std::filesystem::exists(gpath)) {
-      problems.push_back("no golden at " + gpath + " (create it with " + kRegenerate + ", or pass --no-golden)");
+      golden_verdict = "golden: none stored for this model, cluster and layout (" + gpath +
+                       "); readiness above does not depend on one";
     } else {
       json g;
       try {
@@ -166,7 +198,7 @@ void run_check(const CheckOptions& o) {
       const json& gv = g.at("values");
       for (const Checked& c : vals) {
         if (!gv.contains(c.name)) {
-          problems.push_back("golden has no value '" + c.name + "' (regenerate with " + kRegenerate + ")");
+          regressions.push_back("golden has no value '" + c.name + "' (regenerate with " + kRegenerate + ")");
           continue;
         }
         const double want = gv[c.name].at("value").get<double>();
@@ -175,9 +207,15 @@ void run_check(const CheckOptions& o) {
         char buf[256];
         std::snprintf(buf, sizeof buf, "  %-32s %16.6g %16.6g %12.3g  %s", c.name.c_str(), c.value, want, tol, ok ? "ok" : "DEVIATES");
         golden_lines.push_back(buf);
-        if (!ok) problems.push_back("'" + c.name + "' = " + std::to_string(c.value) + " deviates from golden " + std::to_string(want) + " by more than " + std::to_string(tol));
+        if (!ok) {
+          char d[256];
+          std::snprintf(d, sizeof d, "'%s' = %.6g deviates from golden %.6g by more than %.3g", c.name.c_str(), c.value, want, tol);
+          regressions.push_back(d);
+        }
       }
-      if (g.value("fits", true) != rep.fits) problems.push_back("memory fit differs from the golden");
+      if (g.value("fits", true) != rep.fits) regressions.push_back("memory fit differs from the golden");
+      golden_verdict = regressions.empty() ? "golden: every value matches " + gpath
+                                           : "golden: " + std::to_string(regressions.size()) + " value(s) differ from " + gpath;
     }
   }
 
@@ -192,6 +230,7 @@ void run_check(const CheckOptions& o) {
     j["fault_model"] = to_json(fm);
     j["problems"] = problems;
     j["ready"] = problems.empty();
+    j["golden"] = {{"path", gpath}, {"verdict", golden_verdict}, {"regressions", regressions}};
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("launch readiness: %s on %s (%lld GPUs), layout %s\n", rep.model.c_str(), rep.cluster.c_str(),
@@ -243,12 +282,17 @@ void run_check(const CheckOptions& o) {
       for (const std::string& l : golden_lines) std::printf("%s\n", l.c_str());
       std::printf("\n");
     }
-    std::printf("%s\n", problems.empty() ? "READY: every stage fits and every value matches its golden"
+    std::printf("%s\n", problems.empty() ? "READY: every pipeline rank fits in memory"
                                          : ("NOT READY: " + std::to_string(problems.size()) + " problem(s)").c_str());
     for (const std::string& p : problems) std::printf("  - %s\n", p.c_str());
+    std::printf("%s\n", golden_verdict.c_str());
+    for (const std::string& r : regressions) std::printf("  - %s\n", r.c_str());
   }
   std::fflush(stdout);
   if (!problems.empty()) fail("check failed: ", problems.front(), problems.size() > 1 ? " (and more, see the report)" : "");
+  if (!regressions.empty())
+    fail("check: does not match the stored golden ", gpath, ": ", regressions.front(),
+         regressions.size() > 1 ? " (and more, see the report)" : "");
 }
 
 }  // namespace
