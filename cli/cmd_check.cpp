@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "reference/core/atomic_file.hpp"
 #include "reference/core/config_io.hpp"
 #include "reference/core/error.hpp"
@@ -28,6 +29,7 @@
 #include "sim/faults/fault_model.hpp"
 #include "sim/faults/monte_carlo.hpp"
 #include "sim/faults/report.hpp"
+#include "sim/units.hpp"
 
 namespace preflight::cli {
 
@@ -157,8 +159,8 @@ void run_check(const CheckOptions& o) {
   std::vector<std::string> problems;
   for (const sim::StageMemory& m : rep.memory)
     if (!m.fits)
-      problems.push_back("pipeline rank " + std::to_string(m.stage) + " needs " + std::to_string(m.total_bytes / 1073741824.0) +
-                         " GiB > " + std::to_string(m.capacity_bytes / 1073741824.0) + " GiB");
+      problems.push_back("pipeline rank " + std::to_string(m.stage) + " needs " + sim::format_gib(m.total_bytes) + " > " +
+                         sim::format_gib(m.capacity_bytes) + " per GPU");
   if (!rep.fits && problems.empty()) problems.push_back("the simulator reports that the layout does not fit");
 
   // --- golden ---
@@ -252,9 +254,9 @@ void run_check(const CheckOptions& o) {
     std::printf("  wall-clock days  mean %.2f  p5 %.2f  p50 %.2f  p95 %.2f\n", s.wall_days.mean, s.wall_days.p5, s.wall_days.p50, s.wall_days.p95);
     std::printf("  goodput          mean %.2f%%  p5 %.2f%%  p95 %.2f%%\n", 100 * s.goodput.mean, 100 * s.goodput.p5, 100 * s.goodput.p95);
     std::printf("  interruptions    mean %.1f  p5 %.0f  p95 %.0f\n\n", s.interruptions.mean, s.interruptions.p5, s.interruptions.p95);
-    std::printf("checkpoint plan: %s every %.0f min, %.2f TB (simulator: weights + optimizer state), write %.1f s at %g GB/s, "
+    std::printf("checkpoint plan: %s every %.0f min, %s (simulator: weights + optimizer state), write %.1f s at %g GB/s, "
                 "stall %.1f s, load %.1f s at %g GB/s, keep last %lld%s\n\n",
-                ck.async ? "async" : "sync", ck.interval_s / 60, ck.size_bytes / 1e12, ck.write_s(), ck.write_GBps, ck.stall_s(),
+                ck.async ? "async" : "sync", ck.interval_s / 60, sim::format_gib(ck.size_bytes).c_str(), ck.write_s(), ck.write_GBps, ck.stall_s(),
                 ck.read_s(), ck.read_GBps, static_cast<long long>(ck.keep_last),
                 ck.keep_every_n > 0 ? (" + every " + std::to_string(ck.keep_every_n) + "th kept forever").c_str() : "");
     std::printf("assumptions:\n");
@@ -304,10 +306,12 @@ void register_check(CLI::App& app) {
   cmd->add_option("--cluster", o->cluster, "Hardware preset (configs/hardware) or path")->capture_default_str();
   cmd->add_option("--layout", o->layout, "Layout preset (configs/layouts) or path")->capture_default_str();
   cmd->add_option("--faults", o->faults, "Fault model preset (configs/faults) or path")->capture_default_str();
-  cmd->add_option("--tokens", o->tokens, "Token budget")->capture_default_str();
-  cmd->add_option("--trials", o->trials, "Monte Carlo trials")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Worker threads (results do not depend on it)");
+  // 1e16 tokens is ~700x DeepSeek-V3's 14.8T; the Monte Carlo's event budget refuses runs
+  // too long to simulate in seconds with its own message.
+  add_number<double>(cmd, "--tokens", o->tokens, "Token budget", 1.0, 1e16);
+  add_number<int64_t>(cmd, "--trials", o->trials, "Monte Carlo trials", 1, 10'000'000);
+  add_number<uint64_t>(cmd, "--seed", o->seed, "Random seed", 0, UINT64_MAX);
+  add_number<int>(cmd, "--threads", o->threads, "Worker threads (0: all cores; results do not depend on it)", 0, 4096);
   cmd->add_option("--golden", o->golden, "Golden file (default goldens/check/<model>__<cluster>__<layout>.json)");
   cmd->add_flag("--update-golden", o->update_golden, "Write the golden instead of comparing (see " + std::string(kRegenerate) + ")");
   cmd->add_flag("--no-golden", o->no_golden, "Skip the golden comparison");

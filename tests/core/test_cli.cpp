@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -23,11 +24,11 @@ struct CliResult {
 
 std::string binary() { return test::preflight_binary(); }
 
-CliResult run(const std::string& args) {
+CliResult run_with_prefix(const std::string& prefix, const std::string& args) {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string out_path = (dir / ("pf-out-" + std::to_string(::getpid()))).string();
   const std::string err_path = (dir / ("pf-err-" + std::to_string(::getpid()))).string();
-  const std::string cmd = binary() + " " + args + " >" + out_path + " 2>" + err_path;
+  const std::string cmd = prefix + binary() + " " + args + " >" + out_path + " 2>" + err_path;
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -37,6 +38,11 @@ CliResult run(const std::string& args) {
   std::filesystem::remove(err_path);
   return r;
 }
+
+CliResult run(const std::string& args) { return run_with_prefix("", args); }
+
+// Runs the binary with `dir` as the working directory.
+CliResult run_cd(const std::string& dir, const std::string& args) { return run_with_prefix("cd '" + dir + "' && ", args); }
 
 void expect_one_line_error(const CliResult& r, const std::string& fragment) {
   EXPECT_NE(r.exit_code, 0);
@@ -151,6 +157,99 @@ TEST(Cli, ModelSaysWhichSequenceLengthItUsed) {
   const auto k = nlohmann::json::parse(run("model --json --seq-len 4096 --config tiny").out);
   EXPECT_EQ(k.at("seq_len"), 4096);
   EXPECT_EQ(k.at("seq_len_source"), "--seq-len");
+}
+
+// --- check: readiness apart from the project's regression goldens -------------------------
+
+
+std::string scratch_dir(const std::string& name) {
+  const auto d = std::filesystem::temp_directory_path() / ("pf-cli-" + std::to_string(::getpid()) + "-" + name);
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d.string();
+}
+
+std::string layout_copy(const std::string& dir, const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
+  auto j = nlohmann::json::parse(read_file(test::source_dir() + "/configs/layouts/deepseek-v3-dualpipe.json"));
+  j["name"] = name;
+  edit(j);
+  const std::string path = dir + "/" + name + ".json";
+  write_file_atomic(path, j.dump(2));
+  return path;
+}
+
+TEST(CliCheck, FindsItsGoldensFromAnyWorkingDirectory) {
+  const std::string d = scratch_dir("cwd");  // empty: no goldens/ here
+  const CliResult r = run_cd(d, "check");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("READY: every pipeline rank fits in memory"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("golden: every value matches "), std::string::npos) << r.out;
+  std::filesystem::remove_all(d);
+}
+
+TEST(CliCheck, NoGoldenSaysNothingWasCompared) {
+  const CliResult r = run("check --no-golden");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("golden: not compared (--no-golden)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("matches"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(run("check --no-golden --json").out);
+  EXPECT_TRUE(j.at("ready").get<bool>());
+  EXPECT_TRUE(j.at("golden").at("regressions").empty());
+}
+
+TEST(CliCheck, UsersLayoutWithoutAGoldenIsReady) {
+  const std::string d = scratch_dir("mine");
+  const std::string layout = layout_copy(d, "my-layout", [](nlohmann::json&) {});
+  const CliResult r = run_cd(d, "check --layout " + layout);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("READY: every pipeline rank fits in memory"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("golden: none stored"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(run_cd(d, "check --json --layout " + layout).out);
+  EXPECT_TRUE(j.at("ready").get<bool>());
+  std::filesystem::remove_all(d);
+}
+
+TEST(CliCheck, LayoutThatDoesNotFitIsNotReadyInGiB) {
+  const std::string d = scratch_dir("oom");
+  // Four sequences per micro-batch without recompute or ZeRO: ~500 GiB per rank on 80 GB GPUs.
+  const std::string layout = layout_copy(d, "oom", [](nlohmann::json& j) {
+    j["micro_batch_size"] = 4, j["global_batch_size"] = 30720, j["recompute"] = "none", j["zero_stage"] = 0;
+  });
+  const CliResult r = run("check --layout " + layout);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("NOT READY"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("check failed: pipeline rank 0 needs "), std::string::npos) << r.err;
+  // Sizes as "441.1 GiB", not std::to_string's six decimals.
+  EXPECT_EQ(r.out.find(".000000"), std::string::npos);
+  EXPECT_NE(r.err.find(" GiB > 79.07 GiB per GPU"), std::string::npos) << r.err;
+  std::filesystem::remove_all(d);
+}
+
+TEST(CliCheck, GoldenMismatchIsReportedApartFromReadiness) {
+  const std::string d = scratch_dir("golden");
+  auto g = nlohmann::json::parse(
+      read_file(test::source_dir() + "/goldens/check/deepseek-v3-671b__h800-2048__deepseek-v3-dualpipe.json"));
+  auto& v = g.at("values").at("step_time_s");
+  v["value"] = v.at("value").get<double>() * 1.5;
+  const std::string path = d + "/changed.json";
+  write_file_atomic(path, g.dump(2));
+  const CliResult r = run("check --golden " + path);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("READY: every pipeline rank fits in memory"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("golden: 1 value(s) differ from " + path), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'step_time_s'"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  EXPECT_NE(r.err.find("does not match the stored golden"), std::string::npos) << r.err;
+  expect_one_line_error(run("check --golden " + d + "/absent.json"), "option --golden: no such file");
+  std::filesystem::remove_all(d);
+}
+
+TEST(CliCheck, NumbersAreRangeChecked) {
+  expect_one_line_error(run("check --tokens 1e20"), "--tokens");
+  expect_one_line_error(run("check --trials 0"), "--trials");
+  expect_one_line_error(run("check --trials 1e20"), "--trials");
+  expect_one_line_error(run("check --seed -1"), "--seed");
+  expect_one_line_error(run("check --threads -2"), "--threads");
 }
 
 #ifndef PREFLIGHT_CLI_CUDA
