@@ -5,8 +5,9 @@
 # configs/, tests/data/) resolve through symlinks to the checkout.
 #
 # usage: run_readme_commands.sh PREFLIGHT_BINARY SOURCE_DIR [--full]
-# Shortening (without --full): `train` gets `--stop-at 130`, past step 120 where the
-# README's run once failed; --full runs every command exactly as written.
+# Shortening (without --full): a fresh `train` gets `--stop-at 130`, past step 120 where the
+# README's run once failed, and `train --resume` then `--stop-at 140` (ten steps more from the
+# checkpoint the first one wrote); --full runs every command exactly as written.
 # A command that needs a GPU (`parity`) must, without one, print one error line and exit 1.
 set -uo pipefail
 bin=$(realpath "$1") src=$(realpath "$2") full=${3:-}
@@ -29,7 +30,12 @@ for line in "${cmds[@]}"; do
   cmd=${cmd%"${cmd##*[![:space:]]}"}      # and trailing blanks
   args=${cmd#\$P }
   sub=${args%% *}
-  if [ "$sub" = train ] && [ "$full" != --full ]; then args="$args --stop-at 130"; fi
+  if [ "$sub" = train ] && [ "$full" != --full ]; then
+    case " $args " in
+      *" --resume "*) args="$args --stop-at 140" ;;
+      *) args="$args --stop-at 130" ;;
+    esac
+  fi
   cd "$scratch" || exit 1
   # eval: the README's own quoting and word splitting.
   out=$(eval "\"$bin\" $args" 2>"$scratch/stderr" >"$scratch/stdout"; echo $?)
@@ -56,5 +62,9 @@ cd "$scratch"
 for f in step.json pipeline.svg run; do
   if [ -e "$f" ]; then pass=$((pass + 1)); echo "ok    wrote $f"; else fail=$((fail + 1)); echo "FAIL  expected output $f"; fi
 done
+# The resumed run continued the first one's checkpoints in run/ and wrote its own last one.
+last=run/ckpt-00000140
+[ "$full" = --full ] && last=run/ckpt-00000600
+if [ -f "$last/MANIFEST.sha256" ]; then pass=$((pass + 1)); echo "ok    wrote $last"; else fail=$((fail + 1)); echo "FAIL  expected checkpoint $last"; fi
 echo "readme: $pass passed, $fail failed"
 [ $fail = 0 ]
