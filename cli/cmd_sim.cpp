@@ -6,11 +6,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "reference/core/atomic_file.hpp"
 #include "reference/core/config_io.hpp"
 #include "reference/core/error.hpp"
 #include "sim/api.hpp"
+#include "sim/planner.hpp"
 #include "sim/trace.hpp"
+#include "sim/units.hpp"
 
 namespace preflight::cli {
 
@@ -21,13 +24,16 @@ struct SimCliOptions {
   std::string cluster = "h800-2048";
   std::string layout = "deepseek-v3-dualpipe";
   int64_t gpus = 0;          // 0: the cluster's num_gpus
+  // 0: as the layout file says; else replaces its field (validated as the file's would be)
+  int64_t pp = 0, dp = 0, tp = 0, ep = 0;
   double tokens = 14.8e12;   // token budget for "days" (DeepSeek-V3: 14.8T)
   bool json = false;
   std::string trace_path, svg_path;
   std::string golden_path;   // write the --json report wrapped as a golden (scripts/regen_sim_goldens.sh)
 };
 
-double gib(double bytes) { return bytes / 1073741824.0; }
+using sim::format_gib;
+using sim::gib;
 
 void print_text(const sim::SimReport& r, double tokens) {
   std::printf("%s on %s (%lld GPUs), layout %s\n", r.model.c_str(), r.cluster.c_str(),
@@ -61,29 +67,44 @@ void print_text(const sim::SimReport& r, double tokens) {
                 t.exposed_comm_s, gib(m.weights_bytes), gib(m.grads_bytes), gib(m.optimizer_bytes),
                 gib(m.activations_bytes), gib(m.buffers_bytes), gib(m.total_bytes), m.fits ? "fits" : "OOM");
   }
-  std::printf("\nmemory: capacity %.2f GiB per GPU: %s\n", gib(r.memory.front().capacity_bytes),
+  std::printf("\nmemory: capacity %s per GPU: %s\n", format_gib(r.memory.front().capacity_bytes).c_str(),
               r.fits ? "every rank fits" : "OUT OF MEMORY");
   if (!r.fits) {
     for (const sim::StageMemory& m : r.memory) {
       if (m.fits) continue;
-      std::printf("  rank %lld needs %.2f GiB; biggest:", static_cast<long long>(m.stage), gib(m.total_bytes));
-      for (const auto& [name, bytes] : m.biggest()) std::printf(" %s %.2f GiB,", name.c_str(), gib(bytes));
-      std::printf("\n");
+      std::string parts;
+      for (const auto& [name, bytes] : m.biggest()) parts += (parts.empty() ? "" : ", ") + name + " " + format_gib(bytes);
+      std::printf("  rank %lld needs %s of %s; biggest: %s\n", static_cast<long long>(m.stage),
+                  format_gib(m.total_bytes).c_str(), format_gib(m.capacity_bytes).c_str(), parts.c_str());
     }
   }
-  std::printf("checkpoint (weights + optimizer state): %.1f GB\n", r.checkpoint_bytes / 1e9);
+  std::printf("checkpoint (weights + optimizer state): %s\n", format_gib(r.checkpoint_bytes).c_str());
 }
 
 }  // namespace
 
 void register_sim(CLI::App& app) {
   auto o = std::make_shared<SimCliOptions>();
-  auto* cmd = app.add_subcommand("sim", "Simulate one training step: step time, bubble, MFU, memory per stage");
+  auto* cmd = app.add_subcommand(
+      "sim",
+      "Simulate one training step: step time, bubble, MFU, memory per stage. Exit status 1 when a pipeline rank "
+      "does not fit in memory (after the full report, --json, --svg and --trace are written), or on bad input");
   cmd->add_option("--model", o->model, "Model preset name or config path")->capture_default_str();
   cmd->add_option("--cluster", o->cluster, "Hardware preset (configs/hardware) or path")->capture_default_str();
   cmd->add_option("--layout", o->layout, "Layout preset (configs/layouts) or path")->capture_default_str();
-  cmd->add_option("--gpus", o->gpus, "Override the cluster's GPU count");
-  cmd->add_option("--tokens", o->tokens, "Token budget for the days estimate")->capture_default_str();
+  add_number<int64_t>(cmd, "--gpus", o->gpus, "Override the cluster's GPU count", 1, int64_t{1} << 24)->default_str("");
+  add_number<int64_t>(cmd, "--pp", o->pp, "Override the layout's pipeline size (layers split evenly, remainder to the middle stages; dp derived unless --dp)", 1,
+                      int64_t{1} << 24)
+      ->default_str("");
+  add_number<int64_t>(cmd, "--dp", o->dp, "Override the layout's data-parallel size (pp*tp*dp must be the GPU count)",
+                      1, int64_t{1} << 24)
+      ->default_str("");
+  add_number<int64_t>(cmd, "--tp", o->tp, "Override the layout's tensor-parallel size (dp derived unless --dp)", 1, int64_t{1} << 24)
+      ->default_str("");
+  add_number<int64_t>(cmd, "--ep", o->ep, "Override the layout's expert-parallel size", 1, int64_t{1} << 24)
+      ->default_str("");
+  // A finite positive budget: 0, nan and inf give no meaningful number of days.
+  add_number<double>(cmd, "--tokens", o->tokens, "Token budget for the days estimate", 1.0, 1e18);
   cmd->add_flag("--json", o->json, "Machine-readable report on stdout");
   cmd->add_option("--trace", o->trace_path, "Write a Chrome/Perfetto trace of the step");
   cmd->add_option("--svg", o->svg_path, "Write an SVG pipeline diagram of the step");
@@ -91,10 +112,34 @@ void register_sim(CLI::App& app) {
   cmd->callback([o] {
     const ModelConfig model = load_model_config(o->model);
     sim::ClusterConfig cluster = sim::load_cluster(o->cluster);
-    if (o->gpus < 0) fail("option --gpus = ", o->gpus, ": expected a positive integer");
     if (o->gpus > 0) cluster.num_gpus = o->gpus;
-    const sim::LayoutConfig layout = sim::load_layout(o->layout);
-    if (!(o->tokens > 0)) fail("option --tokens = ", o->tokens, ": expected a positive number");
+    sim::LayoutConfig layout = sim::load_layout(o->layout);
+    // Command-line overrides replace the file's fields before resolve_layout, which checks
+    // them exactly as it checks a file's (ranges, divisibility, GPU count), naming the field.
+    std::string overrides;
+    auto override_field = [&](const char* flag, int64_t v, int64_t& field) {
+      if (v <= 0) return;
+      field = v;
+      overrides += std::string(overrides.empty() ? "" : " ") + flag + " " + std::to_string(v);
+    };
+    override_field("--pp", o->pp, layout.pp);
+    override_field("--dp", o->dp, layout.dp);
+    override_field("--tp", o->tp, layout.tp);
+    override_field("--ep", o->ep, layout.ep);
+    // A new pp or tp with the file's dp would rarely multiply to the GPU count: derive dp
+    // from it (pp·tp·dp = GPUs) unless --dp is given too.
+    if ((o->pp > 0 || o->tp > 0) && o->dp == 0) layout.dp = 0;
+    // The file's per-stage layer split is for its own pp: a new pp gets the planner's
+    // split (even, the remainder to the middle stages).
+    if (o->pp > 0 && o->pp <= cluster.num_gpus) {
+      const int64_t stages = layout.schedule == sim::Schedule::dualpipev ? 2 * layout.pp
+                             : layout.schedule == sim::Schedule::dualpipe ? layout.pp
+                                                                          : layout.pp * layout.vpp;
+      layout.stage_layers.clear();
+      if (stages > 0 && stages <= model.num_hidden_layers && model.num_hidden_layers % stages != 0)
+        layout.stage_layers = sim::balanced_stage_layers(model.num_hidden_layers, stages);
+    }
+    if (!overrides.empty()) layout.name += " with " + overrides;
     sim::SimOptions opts;
     opts.keep_spans = !o->trace_path.empty() || !o->svg_path.empty();
     const sim::SimReport r = sim::simulate(model, cluster, layout, opts);
@@ -104,7 +149,8 @@ void register_sim(CLI::App& app) {
     j["days_for_tokens"] = {{"tokens", o->tokens}, {"days", std::round(sim::days_for_tokens(r, o->tokens) * 1e4) / 1e4}};
     if (!o->golden_path.empty()) {
       const std::string args = "--model " + o->model + " --cluster " + o->cluster + " --layout " + o->layout +
-                               (o->gpus > 0 ? " --gpus " + std::to_string(o->gpus) : std::string());
+                               (o->gpus > 0 ? " --gpus " + std::to_string(o->gpus) : std::string()) +
+                               (overrides.empty() ? std::string() : " " + overrides);
       const nlohmann::json golden = {
           {"format_version", 1},
           {"regenerate", "scripts/regen_sim_goldens.sh (runs: preflight sim " + args + " --write-golden PATH)"},
@@ -116,6 +162,14 @@ void register_sim(CLI::App& app) {
       std::printf("%s\n", j.dump(2).c_str());
     } else {
       print_text(r, o->tokens);
+    }
+    std::fflush(stdout);
+    if (!r.fits) {
+      // The report above says where; the exit status says that the layout is not usable.
+      std::string ranks;
+      for (const sim::StageMemory& m : r.memory)
+        if (!m.fits) ranks += (ranks.empty() ? "" : ", ") + std::to_string(m.stage);
+      fail("layout '", layout.name, "' does not fit in memory on pipeline rank(s) ", ranks, " (see the report above)");
     }
   });
 }

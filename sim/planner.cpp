@@ -1,6 +1,8 @@
 #include "sim/planner.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <map>
 
 #include "reference/core/error.hpp"
 #include "sim/sim_cache.hpp"
@@ -21,11 +23,42 @@ std::vector<int64_t> balanced_stage_layers(int64_t layers, int64_t stages) {
   return out;
 }
 
+namespace {
+
+// "layout 'x': global_batch_size = 7 is not ..." → the message after the origin.
+std::string without_origin(const std::string& msg) {
+  const std::string head = "layout '";
+  if (msg.rfind(head, 0) == 0) {
+    const size_t end = msg.find("': ");
+    if (end != std::string::npos) return msg.substr(end + 3);
+  }
+  return msg;
+}
+
+std::string numbers_as_n(const std::string& msg) {
+  std::string out;
+  for (size_t i = 0; i < msg.size();) {
+    if (std::isdigit(static_cast<unsigned char>(msg[i]))) {
+      while (i < msg.size() && (std::isdigit(static_cast<unsigned char>(msg[i])) || msg[i] == '.' || msg[i] == 'e' ||
+                                msg[i] == '+'))
+        ++i;
+      out += 'N';
+    } else {
+      out += msg[i++];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 PlanResult plan(const ModelConfig& model, const ClusterConfig& cluster, const PlanOptions& o) {
   if (o.global_batch_size <= 0) fail("plan: global batch = ", o.global_batch_size, ": expected a positive integer");
   const int64_t seq = o.seq_len > 0 ? o.seq_len : model.max_position_embeddings;
   PlanResult result;
   std::vector<PlanEntry> fitting;
+  std::map<std::string, Rejection> rejected;
+  double closest_ratio = 0;
   SimCache cache(model, cluster);
   const bool moe = model.is_moe();
   const std::vector<Schedule> schedules = {Schedule::one_f_one_b, Schedule::interleaved_1f1b, Schedule::zb_h1,
@@ -77,11 +110,29 @@ PlanResult plan(const ModelConfig& model, const ClusterConfig& cluster, const Pl
                     SimReport r = simulate(model, cluster, l, so, cache);
                     if (!r.fits) {
                       ++result.out_of_memory;
+                      double peak = 0, capacity = 0;
+                      for (const StageMemory& m : r.memory)
+                        if (m.total_bytes > peak) {
+                          peak = m.total_bytes;
+                          capacity = m.capacity_bytes;
+                        }
+                      if (capacity > 0 && (closest_ratio == 0 || peak / capacity < closest_ratio)) {
+                        closest_ratio = peak / capacity;
+                        result.closest_oom_layout = l.name;
+                        result.closest_oom_peak_bytes = peak;
+                        result.closest_oom_capacity_bytes = capacity;
+                      }
                       continue;
                     }
                     fitting.push_back(PlanEntry{l, std::move(r)});
-                  } catch (const Error&) {
+                  } catch (const Error& e) {
                     ++result.invalid;
+                    const std::string msg = without_origin(e.what());
+                    Rejection& rj = rejected[numbers_as_n(msg)];
+                    if (rj.count++ == 0) {
+                      rj.example_layout = l.name;
+                      rj.example_message = msg;
+                    }
                   }
                 }
               }
@@ -94,7 +145,14 @@ PlanResult plan(const ModelConfig& model, const ClusterConfig& cluster, const Pl
   std::stable_sort(fitting.begin(), fitting.end(), [](const PlanEntry& a, const PlanEntry& b) {
     return a.report.step_time_s < b.report.step_time_s;
   });
+  result.fit = static_cast<int64_t>(fitting.size());
   if (fitting.size() > o.top) fitting.resize(o.top);
+  for (auto& [constraint, rj] : rejected) {
+    rj.constraint = constraint;
+    result.rejections.push_back(rj);
+  }
+  std::stable_sort(result.rejections.begin(), result.rejections.end(),
+                   [](const Rejection& a, const Rejection& b) { return a.count > b.count; });
   result.best = std::move(fitting);
   return result;
 }

@@ -22,10 +22,25 @@ struct PlanEntry {
   SimReport report;
 };
 
+// Candidates rejected by one constraint: the constraint's message with every number
+// replaced by N (so "global_batch_size = 7 is not a multiple of micro_batch_size·dp = 2048"
+// and "... = 4096" count together), how many, and the first one in full.
+struct Rejection {
+  std::string constraint;
+  int64_t count = 0;
+  std::string example_layout;
+  std::string example_message;
+};
+
 struct PlanResult {
   int64_t enumerated = 0;   // candidate layouts
   int64_t invalid = 0;      // rejected by a constraint (divisibility, micro-batches, ...)
   int64_t out_of_memory = 0;
+  int64_t fit = 0;          // enumerated = invalid + out_of_memory + fit
+  std::vector<Rejection> rejections;  // why the invalid ones were invalid, most frequent first
+  // The out-of-memory candidate that came closest to fitting (peak rank / capacity).
+  std::string closest_oom_layout;
+  double closest_oom_peak_bytes = 0, closest_oom_capacity_bytes = 0;
   std::vector<PlanEntry> best;  // fitting layouts, fastest first, at most `top`
 };
 
