@@ -23,8 +23,10 @@ inline std::string format_gib(double bytes) {
   return buf;
 }
 
-// Round axis ticks covering [lo, hi]: multiples of 1, 2 or 5 × 10^k, about `target`
-// of them, the first >= lo and the last <= hi (to within a rounding ulp).
+// Round axis ticks covering [lo, hi]: multiples of 1, 2 or 5 × 10^k, the step whose
+// tick count is closest to `target` (ties: fewer ticks), the first >= lo and the last
+// <= hi (to within a rounding ulp). Picking the first step whose spacing reaches
+// (hi − lo)/target instead can leave two ticks on an axis (range 13.4, target 6: step 5).
 inline std::vector<double> nice_ticks(double lo, double hi, int target = 6) {
   std::vector<double> out;
   if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi) || target < 1) {
@@ -33,12 +35,16 @@ inline std::vector<double> nice_ticks(double lo, double hi, int target = 6) {
   }
   const double raw = (hi - lo) / target;
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = mag;
-  for (double f : {1.0, 2.0, 5.0, 10.0})
-    if (f * mag >= raw) {
-      step = f * mag;
-      break;
+  double step = 10 * mag, best_miss = 1e300;
+  for (double f : {10.0, 5.0, 2.0, 1.0}) {
+    const double st = f * mag, eps = st * 1e-9;
+    const double count = std::floor((hi + eps) / st) - std::ceil((lo - eps) / st) + 1;
+    const double miss = std::fabs(count - target);
+    if (miss < best_miss) {
+      best_miss = miss;
+      step = st;
     }
+  }
   const double eps = step * 1e-9;
   for (double k = std::ceil((lo - eps) / step); k * step <= hi + eps; k += 1.0) out.push_back(k * step == 0 ? 0.0 : k * step);
   return out;

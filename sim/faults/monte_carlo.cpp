@@ -559,29 +559,32 @@ std::vector<DetectionDelay> corruption_detection_delays(const FaultModel& m, dou
   return out;
 }
 
-IntervalSweep sweep_checkpoint_interval(const FaultModel& model, const RunSpec& spec, const McOptions& o) {
-  check_spec(spec);
-  IntervalSweep sw;
-  sw.trials_per_point = o.trials;
-  sw.stall_s = model.checkpoint.stall_s();
+namespace {
+
+// δ, M and the two formulas' intervals of a sweep, and its grid of intervals.
+std::vector<double> sweep_grid(const FaultModel& model, IntervalSweep* sw) {
+  sw->stall_s = model.checkpoint.stall_s();
   double losing_rate_per_s = 0;
   for (const FaultClass& c : model.classes) {
     if (c.detection == Detection::planned) continue;
     losing_rate_per_s += job_rate_per_hour(model, c) / 3600.0;
   }
-  sw.mtbf_s = losing_rate_per_s > 0 ? 1.0 / losing_rate_per_s : kInf;
-  sw.young_interval_s = young_interval_s(sw.stall_s, sw.mtbf_s);
-  sw.daly_interval_s = daly_interval_s(sw.stall_s, sw.mtbf_s);
+  sw->mtbf_s = losing_rate_per_s > 0 ? 1.0 / losing_rate_per_s : kInf;
+  sw->young_interval_s = young_interval_s(sw->stall_s, sw->mtbf_s);
+  sw->daly_interval_s = daly_interval_s(sw->stall_s, sw->mtbf_s);
 
   std::vector<double> grid;
   for (double x = 60.0; x <= 16 * 3600.0 * 1.0001; x *= std::sqrt(2.0)) grid.push_back(x);
-  for (double formula : {sw.young_interval_s, sw.daly_interval_s})
+  for (double formula : {sw->young_interval_s, sw->daly_interval_s})
     if (std::isfinite(formula) && formula >= 1.0 && formula <= 1e8 &&
         std::find(grid.begin(), grid.end(), formula) == grid.end())
       grid.push_back(formula);
   std::sort(grid.begin(), grid.end());
+  return grid;
+}
 
-  // The whole sweep against the event budget, before any of it runs.
+void check_sweep_budget(const FaultModel& model, const RunSpec& spec, const McOptions& o,
+                        const std::vector<double>& grid) {
   double events = 0;
   for (double interval : grid) {
     FaultModel m = model;
@@ -592,6 +595,30 @@ IntervalSweep sweep_checkpoint_interval(const FaultModel& model, const RunSpec& 
   shortest.checkpoint.interval_s = grid.front();
   check_budget(shortest, spec, static_cast<double>(o.trials), events,
                " (checkpoint-interval sweep: one trial at each of " + std::to_string(grid.size()) + " intervals)");
+}
+
+}  // namespace
+
+void check_run_budget(const FaultModel& model, const RunSpec& spec, const McOptions& o) {
+  check_spec(spec);
+  if (o.trials < 1) fail("option --trials = ", o.trials, ": expected an integer >= 1");
+  check_budget(model, spec, static_cast<double>(o.trials), estimated_events_per_trial(model, spec), "");
+}
+
+void check_sweep_budget(const FaultModel& model, const RunSpec& spec, const McOptions& o) {
+  check_spec(spec);
+  if (o.trials < 1) fail("option --sweep-trials = ", o.trials, ": expected an integer >= 1");
+  IntervalSweep sw;
+  check_sweep_budget(model, spec, o, sweep_grid(model, &sw));
+}
+
+IntervalSweep sweep_checkpoint_interval(const FaultModel& model, const RunSpec& spec, const McOptions& o) {
+  check_spec(spec);
+  IntervalSweep sw;
+  sw.trials_per_point = o.trials;
+  const std::vector<double> grid = sweep_grid(model, &sw);
+  // The whole sweep against the event budget, before any of it runs.
+  check_sweep_budget(model, spec, o, grid);
 
   McOptions po = o;
   po.record_timeline = false;

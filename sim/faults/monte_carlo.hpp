@@ -109,6 +109,10 @@ McSummary run_monte_carlo(const FaultModel& model, const RunSpec& spec, const Mc
 double estimated_events_per_trial(const FaultModel& model, const RunSpec& spec);
 // About 10 s on one core (≈ 25 ns per event, build/bench/bench_faults).
 inline constexpr double kMaxSimulatedEvents = 4e8;
+// The same refusals up front, so that a command can refuse everything it would run
+// before running any of it: run_monte_carlo's, and sweep_checkpoint_interval's whole grid.
+void check_run_budget(const FaultModel& model, const RunSpec& spec, const McOptions& options);
+void check_sweep_budget(const FaultModel& model, const RunSpec& spec, const McOptions& options);
 
 // Checkpoint-interval sweep next to the first-order optimum.
 struct SweepPoint {

@@ -264,7 +264,8 @@ std::string render_svg(const FaultModel& m, const McSummary& s) {
   const double H = c_top + c_h + 90;
   const double span_s = std::max(s.timeline_wall_s, 1.0);
 
-  add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(W) + "\" height=\"" + num(H) + "\" font-family=\"sans-serif\" font-size=\"12\">");
+  add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(W) + "\" height=\"" + num(H) + "\" viewBox=\"0 0 " + num(W) +
+      " " + num(H) + "\" font-family=\"sans-serif\" font-size=\"12\">");
   add("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
   text(W / 2, 24, "Fault Monte Carlo: " + m.name + ", " + std::to_string(s.gpus) + " GPUs, " + std::to_string(s.trials) + " trials, seed " + std::to_string(s.seed),
        " text-anchor=\"middle\" font-size=\"16\"");
@@ -288,10 +289,14 @@ std::string render_svg(const FaultModel& m, const McSummary& s) {
     line_at(xpos(v), h1_top + h1_h, xpos(v), h1_top + h1_h + 4);
     text(xpos(v), h1_top + h1_h + 17, sim::tick_label(v), " text-anchor=\"middle\"");
   }
+  // The axis name goes left of the widest tick label, so the two never overlap.
+  auto label_px = [&](const std::string& t) { return char_px * static_cast<double>(t.size()); };
+  double widest_count_px = 0;
   for (double v : sim::nice_ticks(0, peak, 4)) {
     const double y = h1_top + h1_h - h1_h * v / peak;
     line_at(left - 4, y, left, y);
     text(left - 7, y + 4, sim::tick_label(v), " text-anchor=\"end\"");
+    widest_count_px = std::max(widest_count_px, label_px(sim::tick_label(v)));
   }
   double label_y = h1_top + 12;
   for (auto [q, name] : {std::pair{d.p5, "p5"}, std::pair{d.p50, "p50"}, std::pair{d.p95, "p95"}}) {
@@ -306,7 +311,7 @@ std::string render_svg(const FaultModel& m, const McSummary& s) {
   }
   text(left + plot_w / 2, h1_top + h1_h + 36,
        fixed_window ? "goodput of the run (%)" : "wall-clock time to finish (days)", " text-anchor=\"middle\"");
-  text(left - 40, h1_top + h1_h / 2, "runs", " text-anchor=\"end\"");
+  text(left - 15 - widest_count_px, h1_top + h1_h / 2, "runs", " text-anchor=\"end\"");
 
   // --- the day axis shared by panels 2 and 3 ---
   const double days = span_s / 86400;
@@ -357,12 +362,14 @@ std::string render_svg(const FaultModel& m, const McSummary& s) {
   path += " L " + num(left + plot_w) + " " + num(c_top + c_h - c_h * acc / ymax);
   add("<path d=\"" + path + "\" fill=\"none\" stroke=\"#c44e52\" stroke-width=\"1.5\"/>");
   line_at(left, c_top, left, c_top + c_h);
+  double widest_gpuh_px = 0;
   for (double v : yticks) {
     const double y = c_top + c_h - c_h * v / ymax;
     line_at(left - 4, y, left, y);
     text(left - 7, y + 4, fmt("%.0f", v), " text-anchor=\"end\"");
+    widest_gpuh_px = std::max(widest_gpuh_px, label_px(fmt("%.0f", v)));
   }
-  text(left - 40, c_top + c_h / 2, "GPU-h", " text-anchor=\"end\"");
+  text(left - 15 - widest_gpuh_px, c_top + c_h / 2, "GPU-h", " text-anchor=\"end\"");
   day_axis(c_top + c_h);
   // Legend, wrapped to the width.
   double lx = 20, ly = H - 22;

@@ -237,9 +237,10 @@ std::string run_cli(const std::string& args, int* rc) {
 TEST(FaultsCli, ErrorsAreOneLineAndExitOne) {
   if (preflight_bin().empty()) GTEST_SKIP() << "PREFLIGHT_BIN not set";
   int rc = 0;
-  std::string out = run_cli("faults --trials 10", &rc);
+  // No run length: the simulator's layout is used, so a bad one is the error.
+  std::string out = run_cli("faults --trials 10 --layout no-such-layout", &rc);
   EXPECT_EQ(rc, 1);
-  EXPECT_NE(out.find("no run length"), std::string::npos) << out;
+  EXPECT_NE(out.find("no-such-layout"), std::string::npos) << out;
   EXPECT_EQ(out.find('\n'), out.size() - 1) << out;
   out = run_cli("faults --train-days 10 --trials 0", &rc);
   EXPECT_EQ(rc, 1);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <gtest/gtest-spi.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -14,6 +15,7 @@
 #include "sim/api.hpp"
 #include "sim/planner.hpp"
 #include "sim/trace.hpp"
+#include "sim/units.hpp"
 #include "tests/sim/svg_text.hpp"
 
 namespace preflight::sim {
@@ -165,6 +167,36 @@ TEST(SvgTextCheck, CatchesCutAndOverlappingLabels) {
       "<text x=\"100\" y=\"20\" text-anchor=\"middle\">1000</text>"
       "<text x=\"130\" y=\"20\" text-anchor=\"middle\">1500</text></svg>";
   expect_text_inside_and_apart(apart);
+}
+
+}  // namespace
+}  // namespace preflight::sim
+
+namespace preflight::sim {
+namespace {
+
+// nice_ticks: round, ascending, inside [lo, hi], and about `target` of them: the 1-2-5
+// steps differ by at most 2.5x, so the closest count is within a factor 2.5 (+1 for the
+// ends) of the target.
+TEST(NiceTicks, RoundInsideAndAboutTheTarget) {
+  // The goodput histogram that had two ticks: 85.5-98.9 % with target 6 (step 5 gave 90, 95).
+  EXPECT_EQ(nice_ticks(85.5, 98.9, 6), (std::vector<double>{86, 88, 90, 92, 94, 96, 98}));
+  for (double lo : {0.0, 0.37, 12.5, 85.5, -3.0})
+    for (double width : {0.013, 1.0, 7.7, 13.4, 99.0, 1234.5, 6.1e5})
+      for (int target : {4, 6, 10}) {
+        const std::vector<double> t = nice_ticks(lo, lo + width, target);
+        SCOPED_TRACE(::testing::Message() << lo << " + " << width << ", target " << target);
+        ASSERT_GE(t.size(), 2u);
+        EXPECT_GE(static_cast<double>(t.size()), target / 2.5 - 1);
+        EXPECT_LE(static_cast<double>(t.size()), target * 2.5 + 1);
+        const double step = t[1] - t[0];
+        const double mantissa = step / std::pow(10.0, std::floor(std::log10(step) + 1e-9));
+        EXPECT_TRUE(std::fabs(mantissa - 1) < 1e-6 || std::fabs(mantissa - 2) < 1e-6 || std::fabs(mantissa - 5) < 1e-6)
+            << step;
+        EXPECT_GE(t.front(), lo - 1e-9 * width);
+        EXPECT_LE(t.back(), lo + width + 1e-9 * width);
+        for (size_t i = 1; i < t.size(); ++i) EXPECT_NEAR(t[i] - t[i - 1], step, 1e-9 * width);
+      }
 }
 
 }  // namespace
