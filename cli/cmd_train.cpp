@@ -42,7 +42,7 @@ struct RunFlags {
 };
 
 // The training flags that also live in TrainOptions: on --resume, the given ones are applied
-// to the checkpoint's options (Trainer::change_options decides which may change).
+// to the checkpoint's options (Trainer::resume decides which may change).
 struct OptionFlag {
   const char* flag;
   std::function<void(const train::TrainOptions& from, train::TrainOptions& to)> copy;
@@ -154,11 +154,12 @@ extern "C" void on_stop_signal(int sig) { g_signal = sig; }
 
 // SIGINT/SIGTERM end the run after the current step; a second one ends it at once (the
 // default action: SA_RESETHAND), which is safe too, as every checkpoint write is atomic.
+// SA_RESTART: a write to a pipe interrupted by the signal resumes instead of losing output.
 void install_stop_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;
+  sa.sa_flags = SA_RESETHAND | SA_RESTART;
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
 }
@@ -170,11 +171,14 @@ void run_train(RunFlags f, const std::vector<std::string>& given) {
   std::vector<std::string> notes;  // said once, on stderr, before training
   if (!f.resume.empty()) {
     const std::string ck = train::resolve_checkpoint(f.resume);
-    t = train::Trainer::resume(ck);
-    train::TrainOptions next = t->options();
-    for (const OptionFlag& of : option_flags())
-      if (std::find(given.begin(), given.end(), of.flag) != given.end()) of.copy(f.o, next);
-    const std::vector<std::string> changed = t->change_options(next);
+    std::vector<std::string> changed;
+    t = train::Trainer::resume(
+        ck,
+        [&](train::TrainOptions& next) {
+          for (const OptionFlag& of : option_flags())
+            if (std::find(given.begin(), given.end(), of.flag) != given.end()) of.copy(f.o, next);
+        },
+        changed);
     if (!changed.empty()) {
       std::string list;
       for (const auto& c : changed) list += (list.empty() ? "" : ", ") + c;

@@ -232,6 +232,10 @@ Trainer::Trainer(TrainOptions options) : Trainer(options, load_model_config(opti
 Trainer::Trainer(TrainOptions options, ModelConfig config) : opt_(std::move(options)), config_(std::move(config)) {
   const TrainOptions& o = opt_;
   validate_options(o);
+  // Before anything is allocated: a config the reference layers cannot run would train
+  // another model than the one named (and a 7B one would first exhaust the memory).
+  if (const std::string why = reference_unsupported(config_); !why.empty())
+    fail("--config '", o.config, "': the CPU reference cannot train this model: ", why);
   if (o.seq_len > config_.max_position_embeddings)
     fail("--seq-len ", o.seq_len, " > max_position_embeddings ", config_.max_position_embeddings, " of '", o.config, "'");
   mopt_.precision.kind = ref::precision_from_string(o.precision.c_str());
@@ -635,9 +639,38 @@ std::string Trainer::save(const std::string& out_dir, int64_t keep) {
 }
 
 std::unique_ptr<Trainer> Trainer::resume(const std::string& path) {
+  std::vector<std::string> changed;
+  return resume(path, [](TrainOptions&) {}, changed);
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const std::function<void(TrainOptions&)>& change,
+                                         std::vector<std::string>& changed) {
   const SavedState s = load_checkpoint(resolve_checkpoint(path));
-  std::unique_ptr<Trainer> t(new Trainer(s.options, s.config));
+  TrainOptions next = s.options;
+  change(next);
+  const OptionDiff d = diff_options(s.options, next);
+  if (!d.unsafe.empty()) {
+    const std::string& flag = d.unsafe.front();
+    std::string field = flag.substr(2);
+    std::replace(field.begin(), field.end(), '-', '_');
+    if (field == "poison_step") field = "poison_steps";
+    const auto was = nlohmann::json::parse(options_to_json(s.options)), now = nlohmann::json::parse(options_to_json(next));
+    fail(flag, " ", now.value(field, nlohmann::json()).dump(), " cannot change on --resume: the checkpoint has ",
+         was.value(field, nlohmann::json()).dump(), " (another value would make the run something other than a ",
+         "continuation of the checkpoint's); start a new run instead");
+  }
+  if (!d.safe.empty()) {
+    validate_options(next);
+    if (next.steps < s.step) fail("--steps ", next.steps, ": the checkpoint is already at step ", s.step);
+  }
+  // The new options differ from the saved ones only where a continuation allows it, so the
+  // trainer is built with them directly; apply_state checks that the data holds the same tokens.
+  std::unique_ptr<Trainer> t(new Trainer(next, s.config));
+  if (next.data != s.options.data && t->stream_.fingerprint() != s.data_fingerprint)
+    fail("--data '", next.data, "': holds other tokens (", t->stream_.fingerprint(), ") than the checkpoint's data '",
+         s.options.data, "' (", s.data_fingerprint, "); only a moved copy of the same file may be given on --resume");
   t->apply_state(s, true);
+  changed = d.safe;
   return t;
 }
 
@@ -717,28 +750,6 @@ OptionDiff diff_options(const TrainOptions& a, const TrainOptions& b) {
   cmp(a.keep != b.keep, "--keep", true);
   cmp(a.poison_steps != b.poison_steps, "--poison-step", false);
   return d;
-}
-
-std::vector<std::string> Trainer::change_options(const TrainOptions& next) {
-  const OptionDiff d = diff_options(opt_, next);
-  if (!d.unsafe.empty())
-    fail(d.unsafe.front(), " cannot change on --resume (it would make the run something other than a continuation",
-         " of the checkpoint's; the checkpoint has ", d.unsafe.front() == "--config" ? opt_.config : std::string("another value"),
-         "); start a new run instead");
-  if (d.safe.empty()) return {};
-  validate_options(next);
-  if (next.steps < step_)
-    fail("--steps ", next.steps, ": the checkpoint is already at step ", step_);
-  if (next.data != opt_.data) {
-    TokenStream moved = next.data == "synthetic" ? TokenStream::synthetic(next.seed, config_.vocab_size)
-                                                 : TokenStream::from_file(next.data, config_.vocab_size);
-    if (moved.fingerprint() != stream_.fingerprint())
-      fail("--data '", next.data, "': holds other tokens (", moved.fingerprint(), ") than the checkpoint's data '", opt_.data,
-           "' (", stream_.fingerprint(), "); only a moved copy of the same file may be given on --resume");
-    stream_ = std::move(moved);
-  }
-  opt_ = next;
-  return d.safe;
 }
 
 }  // namespace preflight::train

@@ -138,6 +138,15 @@ class Trainer {
   explicit Trainer(TrainOptions options);  // fresh run: model_init(seed)
   // Restores everything from a verified checkpoint (a ckpt-* directory).
   static std::unique_ptr<Trainer> resume(const std::string& checkpoint_dir);
+  // The same, continuing with changed options: `change` edits a copy of the checkpoint's
+  // options. Only what is safe mid-run may differ (docs/TRAINING.md §3): the schedule (steps,
+  // lr, lr_min, warmup, schedule), the safeguards (on_nonfinite, spike_*), checkpoint_every,
+  // keep, and data when the new path holds the same tokens (a moved copy: it is read instead
+  // of the checkpoint's path, which may no longer exist). Any other difference throws naming
+  // its flag. `changed` receives the changed fields' flags (as --name).
+  static std::unique_ptr<Trainer> resume(const std::string& checkpoint_dir,
+                                         const std::function<void(TrainOptions&)>& change,
+                                         std::vector<std::string>& changed);
 
   StepReport step();  // one step (or a skip / rollback)
   bool done() const { return step_ >= opt_.steps; }
@@ -146,11 +155,6 @@ class Trainer {
   // Writes OUT/ckpt-<step> atomically, keeps the newest `keep`. Returns its path.
   std::string save(const std::string& out_dir, int64_t keep);
   void set_rollback_dir(const std::string& out_dir) { rollback_dir_ = out_dir; }
-  // A resumed run's options may change only where that is safe mid-run (docs/TRAINING.md §3):
-  // the schedule (steps, lr, lr_min, warmup, schedule), the safeguards (on_nonfinite,
-  // spike_*), checkpoint_every and keep, and data when the new path holds the same tokens (a
-  // moved file). Any other difference throws naming its flag. Returns the changed fields' flags.
-  std::vector<std::string> change_options(const TrainOptions& next);
 
   const TrainOptions& options() const { return opt_; }
   const ModelConfig& config() const { return config_; }
@@ -198,7 +202,7 @@ TrainOptions options_from_json(const std::string& text, const std::string& origi
 
 // The flags (as --name) whose values differ between a and b, split into those a resumed run
 // may change (the schedule, the safeguards, checkpoint cadence; `data` is listed as safe here
-// and checked for identical tokens by change_options) and the rest.
+// and checked for identical tokens by resume) and the rest.
 struct OptionDiff {
   std::vector<std::string> safe, unsafe;
 };
