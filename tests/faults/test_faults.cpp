@@ -373,6 +373,115 @@ TEST(FaultsCorruption, RollbackGoesPastTheCorruption) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// "Rollbacks past every kept checkpoint" against the checkpoint interval.
+//
+// A corruption with onset at progress p0, found D of training later (loss alert:
+// (alert + observe steps) × step time; cross-DP: a geometric number of checks), rolls
+// back to c0, the newest checkpoint before p0. With keep_last = K and interval τ, c0
+// is deleted once the K-th checkpoint after it is durable, at progress c0 + K·τ + w
+// (w: background write). Writing u = (p0 − c0)/τ ∈ [0, 1), the rollback goes past every
+// kept checkpoint iff D ≥ (K − u)·τ + w. For a fixed D the set of u satisfying this
+// shrinks as τ grows, so P(beyond | D) is non-increasing in τ; the number of onsets per
+// run (rate × wall-clock) changes by < 0.3% between 8 and 16 min (the sweep's mean
+// days), so the mean count per run is non-increasing too: a SHORTER interval with a
+// fixed keep_last covers less history and rolls back past every kept checkpoint MORE.
+//
+// Margin: trial i of every interval uses the same stream (common random numbers), so
+// d_i = b_i(τ_short) − b_i(τ_long) are i.i.d. over i with mean Δ ≥ 0. By the CLT,
+// mean(d) ≥ −kZ·sd(d)/√n fails with probability < 3e-5 when Δ ≥ 0 (kZ = 4).
+// ---------------------------------------------------------------------------
+struct Paired {
+  double mean = 0, se = 0;
+};
+Paired paired_difference(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  std::vector<double> d;
+  for (size_t i = 0; i < a.size(); ++i) d.push_back(static_cast<double>(a[i] - b[i]));
+  const MeanSe ms = mean_se(d);
+  return {ms.mean, ms.se};
+}
+
+TEST(FaultsCorruption, BeyondKeptIsNonIncreasingInTheInterval) {
+  // The sweep: deepseek-v3-2048, 14.8T tokens at 62914560 tokens and 17.07 s per
+  // step, intervals 8, 11.3 and 16 min (its broken values: 0.010, 1.002, 0.082 per run).
+  FaultModel m = load_fault_model("deepseek-v3-2048");
+  m.checkpoint.size_bytes = 5.5e12;
+  RunSpec spec;
+  spec.step_time_s = 17.07;
+  spec.work_s = 14.8e12 / 62914560.0 * spec.step_time_s;
+  const int n = 600;
+  std::vector<std::vector<int64_t>> beyond;
+  for (double interval : {480.0, 480.0 * std::sqrt(2.0), 960.0}) {
+    FaultModel mi = m;
+    mi.checkpoint.interval_s = interval;
+    std::vector<int64_t> b;
+    for (int i = 0; i < n; ++i) b.push_back(simulate_trial(mi, spec, 1, i, nullptr).rollbacks_beyond_kept);
+    beyond.push_back(b);
+  }
+  const Paired d01 = paired_difference(beyond[0], beyond[1]), d12 = paired_difference(beyond[1], beyond[2]);
+  EXPECT_GE(d01.mean, -kZ * d01.se) << "8 min vs 11.3 min";
+  EXPECT_GE(d12.mean, -kZ * d12.se) << "11.3 min vs 16 min";
+  // Between 11.3 and 16 min the loss alert's D = 120 × 17.07 s = 34.1 min crosses
+  // (K − u)·τ + w (w = 5.5 TB / 500 GB/s = 11 s): at 11.3 min it holds for every u (always
+  // beyond), at 16 min only for u ≥ 0.88, so the count must drop clearly, not just not rise.
+  EXPECT_GT(d12.mean, kZ * d12.se) << "11.3 min vs 16 min";
+  std::printf("beyond-kept per run at 8 / 11.3 / 16 min: %.3f / %.3f / %.3f\n", mean_se(std::vector<double>(beyond[0].begin(), beyond[0].end())).mean,
+              mean_se(std::vector<double>(beyond[1].begin(), beyond[1].end())).mean,
+              mean_se(std::vector<double>(beyond[2].begin(), beyond[2].end())).mean);
+}
+
+// The sweep's caveat takes the longest detection delay of ANY corruption class, the loss
+// alert's (alert + observe) × step time included, not only the cross-DP check's.
+TEST(FaultsInterval, CaveatUsesTheLossAlertDelay) {
+  // A crash class sets M (and with δ the interval), a cross-DP class found within one
+  // 60 s check (p = 1), and a loss-alert class found after (20 + 100) × 17.07 s = 34.1 min.
+  json j = single_class_model(1.0 / 24, 1800);
+  j["checkpoint"]["size_bytes"] = 6e9;  // 6 s synchronous write at 1 GB/s: δ = 6 s
+  j["checkpoint"]["write_GBps"] = 1.0;
+  j["checkpoint"]["keep_last"] = 3;
+  j["detection"] = {{"cross_dp_check_interval_s", 60}, {"cross_dp_detect_probability", 1.0},
+                    {"loss_alert_steps", 20}, {"loss_observe_steps", 100}};
+  j["classes"].push_back({{"name", "sdc"}, {"rate_per_job_hour", 0.001}, {"scaling", "per_job"}, {"detection", "cross_dp_check"}});
+  j["classes"].push_back({{"name", "spike"}, {"rate_per_job_hour", 0.001}, {"scaling", "per_job"}, {"detection", "loss_alert"}});
+  const FaultModel m = parse(j);
+  RunSpec spec;
+  spec.step_time_s = 17.07;
+  spec.work_s = 86400.0;
+  McOptions o;
+  o.trials = 2;
+  o.threads = 1;
+  const IntervalSweep sw = sweep_checkpoint_interval(m, spec, o);
+  // Daly's τ for δ = 6 s, M ≈ 24 h: about 17 min; (K − 1)·τ ≈ 34 min vs the alert's 34.1 min
+  // would be too close to call, so compute both sides from the sweep's own numbers.
+  const double loss_delay_s = 120 * 17.07, cross_dp_s = 60;
+  const double safe_s = 2 * sw.daly_interval_s;
+  ASSERT_FALSE(sw.caveats.empty());
+  const std::string& c = sw.caveats.back();
+  EXPECT_NE(c.find("spike"), std::string::npos) << c;
+  EXPECT_NE(c.find("loss alert 20 + 100 steps"), std::string::npos) << c;
+  if (safe_s <= loss_delay_s) {
+    EXPECT_NE(c.find("shorter than spike"), std::string::npos) << c;
+    EXPECT_EQ(c.find("longer than every detection delay"), std::string::npos) << c;
+  } else {
+    EXPECT_NE(c.find("longer than every detection delay"), std::string::npos) << c;
+  }
+  ASSERT_LT(cross_dp_s, safe_s);  // the cross-DP delay alone would pass
+  // Make the window clearly shorter than the alert's delay (keep_last = 2: (2 − 1)·τ) and
+  // clearly longer (a 5-step alert: 85 s), and the caveat follows the loss alert.
+  FaultModel short_keep = m;
+  short_keep.checkpoint.keep_last = 2;
+  const IntervalSweep a = sweep_checkpoint_interval(short_keep, spec, o);
+  ASSERT_LT(a.daly_interval_s, loss_delay_s);
+  ASSERT_GT(a.daly_interval_s, cross_dp_s);
+  EXPECT_NE(a.caveats.back().find("shorter than spike"), std::string::npos) << a.caveats.back();
+  FaultModel quick = m;
+  quick.detection.loss_alert_steps = 2;
+  quick.detection.loss_observe_steps = 3;
+  const IntervalSweep b = sweep_checkpoint_interval(quick, spec, o);
+  ASSERT_GT(2 * b.daly_interval_s, 5 * 17.07);
+  EXPECT_NE(b.caveats.back().find("longer than every detection delay"), std::string::npos) << b.caveats.back();
+}
+
 TEST(FaultsReport, SvgAndTextRender) {
   FaultModel m = load_fault_model("deepseek-v3-2048");
   m.checkpoint.size_bytes = 5.5e12;
