@@ -684,8 +684,11 @@ void Trainer::apply_state(const SavedState& s, bool restore_loader) {
   if (s.data_fingerprint != stream_.fingerprint())
     fail(where, ": was trained on data ", s.data_fingerprint, ", but ", stream_.describe(), " is ", stream_.fingerprint(),
          " (the data file changed)");
-  if (!stream_.infinite() && (s.loader.position > stream_.size() || (s.last.valid && s.last.from.position > stream_.size())))
-    fail(where, ": field 'loader.position' ", s.loader.position, " is past the end of ", stream_.describe());
+  if (!stream_.infinite() && s.loader.position > stream_.size())
+    fail(where, ": trainer.json field 'loader.position' ", s.loader.position, " is past the end of ", stream_.describe());
+  if (!stream_.infinite() && s.last.valid && s.last.from.position > stream_.size())
+    fail(where, ": trainer.json field 'last_accepted.position' ", s.last.from.position, " is past the end of ",
+         stream_.describe());
   for (const auto& t : hf_param_tensors(config_)) {
     const auto& e = s.model.at(t.name);
     if (e.dtype != "F32" || e.shape != t.shape)
