@@ -1,7 +1,10 @@
 // Exact integer-time tests of the event core, channels and the pipeline executor on
-// small hand-built cases, and conservation (busy + idle = step time on every rank).
+// small hand-built cases, and conservation against the costs and the dependencies.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <tuple>
 #include <vector>
 
 #include "sim/event_queue.hpp"
@@ -52,26 +55,81 @@ TEST(Pipeline, TwoStage1F1BWithTransferTimeExactly) {
   EXPECT_EQ(rank0, (std::vector<std::pair<double, double>>{{0, 2}, {2, 4}, {9, 12}, {14, 17}}));
 }
 
-TEST(Pipeline, ConservationBusyPlusIdleEqualsStepTime) {
+// Conservation, checked against numbers the executor does not produce itself: every
+// program step runs exactly once; a rank's busy time is the sum of its steps' costs as
+// the cost function gives them (in program order); no two steps of a rank overlap; no
+// step starts before its inputs exist (F of stage s after F of s − 1 has ended and its
+// activation crossed the link; a backward after the next stage's backward and the own F).
+TEST(Pipeline, ConservationAgainstTheCostsAndDependencies) {
   for (Schedule k : {Schedule::gpipe, Schedule::one_f_one_b, Schedule::zb_h1, Schedule::dualpipe}) {
     const PipelineSchedule s = make_schedule(k, 4, 1, 12);
     PipelineCosts c = unit_costs(3, 4, 2, 6);
     c.p2p_s = [](int32_t from, int32_t to, Pass) { return from < to ? 1.0 : 2.0; };
     const PipelineRun run = run_pipeline(s, c);
+    SCOPED_TRACE(to_string(k));
+    // Each (rank, index) once.
+    std::vector<std::vector<int>> seen(4);
+    for (int r = 0; r < 4; ++r) seen[r].assign(s.programs[r].size(), 0);
+    for (const StepRecord& rec : run.steps) ++seen[rec.rank][rec.index];
+    for (int r = 0; r < 4; ++r)
+      for (size_t i = 0; i < seen[r].size(); ++i) EXPECT_EQ(seen[r][i], 1) << "rank " << r << " step " << i;
+    double latest_end = 0;
     for (int r = 0; r < 4; ++r) {
-      // Busy = sum of step durations, and no two steps of a rank overlap.
-      double busy = 0, last_end = 0;
+      double expect_busy = 0;
+      for (const Step& st : s.programs[r]) expect_busy += c.step_s(st, r);
+      // Integer costs: the sums are exact in either order.
+      EXPECT_EQ(run.busy_s[r], expect_busy) << "rank " << r;
+      double last_end = 0;
+      int32_t last_index = -1;
       for (const StepRecord& rec : run.steps) {
         if (rec.rank != r) continue;
-        EXPECT_GE(rec.start_s, last_end) << to_string(k) << " rank " << r;
+        EXPECT_GT(rec.index, last_index) << "rank " << r << ": program order";
+        EXPECT_GE(rec.start_s, last_end) << "rank " << r << " step " << rec.index << " overlaps the previous one";
+        EXPECT_EQ(rec.end_s - rec.start_s, c.step_s(s.programs[r][rec.index], r));
         last_end = rec.end_s;
-        busy += rec.end_s - rec.start_s;
+        last_index = rec.index;
       }
-      EXPECT_EQ(busy, run.busy_s[r]);
-      const double idle = run.makespan_s - run.busy_s[r];
-      EXPECT_GE(idle, 0);
-      EXPECT_EQ(run.busy_s[r] + idle, run.makespan_s);
+      EXPECT_LE(run.busy_s[r], run.makespan_s);
+      latest_end = std::max(latest_end, last_end);
     }
+    EXPECT_EQ(run.makespan_s, latest_end);
+    // Dependencies between stages of one micro-batch ('B' stands for B or X).
+    std::map<std::tuple<char, int32_t, int32_t>, std::pair<double, double>> when;  // (pass, mb, stage) -> [start, end]
+    for (const StepRecord& rec : run.steps) {
+      const Step& st = s.programs[rec.rank][rec.index];
+      for (int o = 0; o < st.count; ++o) {
+        const char kind = st.op[o].pass == Pass::F ? 'F' : st.op[o].pass == Pass::W ? 'W' : 'B';
+        EXPECT_TRUE(when.emplace(std::make_tuple(kind, st.op[o].mb, st.op[o].stage), std::make_pair(rec.start_s, rec.end_s)).second)
+            << kind << st.op[o].mb << "/s" << st.op[o].stage << " twice";
+      }
+    }
+    auto hop = [&](int32_t mb, int32_t from_stage, int32_t to_stage, Pass pass) {
+      const int32_t a = s.rank_of(mb, from_stage), b = s.rank_of(mb, to_stage);
+      return a == b ? 0.0 : c.p2p_s(a, b, pass);
+    };
+    for (const auto& [key, t] : when) {
+      const auto [kind, mb, stage] = key;
+      if (kind == 'F' && stage > 0) {
+        EXPECT_GE(t.first, when.at({'F', mb, stage - 1}).second + hop(mb, stage - 1, stage, Pass::F))
+            << "F" << mb << "/s" << stage << " before its input";
+      }
+      if (kind == 'B') {
+        EXPECT_GE(t.first, when.at({'F', mb, stage}).second) << "backward before forward: mb " << mb << " s " << stage;
+        if (stage + 1 < s.stages) {
+          EXPECT_GE(t.first, when.at({'B', mb, stage + 1}).second + hop(mb, stage + 1, stage, Pass::B))
+              << "B" << mb << "/s" << stage << " before its gradient";
+        }
+      }
+      if (kind == 'W') {
+        EXPECT_GE(t.first, when.at({'B', mb, stage}).second) << "W before B: mb " << mb << " s " << stage;
+      }
+    }
+    // Every micro-batch passes every stage once forward and once backward.
+    for (int32_t mb = 0; mb < s.microbatches; ++mb)
+      for (int32_t st = 0; st < s.stages; ++st) {
+        EXPECT_EQ(when.count({'F', mb, st}), 1u);
+        EXPECT_EQ(when.count({'B', mb, st}), 1u);
+      }
   }
 }
 

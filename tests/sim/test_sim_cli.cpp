@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -38,7 +39,9 @@ struct CliRun {
 // Runs `preflight ARGS` with stdout and stderr kept apart.
 CliRun run(const std::string& args) {
   const std::string dir = testing::TempDir();
-  const std::string out_path = dir + "sim_cli_out.txt", err_path = dir + "sim_cli_err.txt";
+  // Per process: other builds' tests may run at the same time in the same TempDir.
+  const std::string tag = std::to_string(getpid());
+  const std::string out_path = dir + "sim_cli_" + tag + "_out.txt", err_path = dir + "sim_cli_" + tag + "_err.txt";
   const std::string cmd = bin() + " " + args + " >" + out_path + " 2>" + err_path;
   const auto t0 = std::chrono::steady_clock::now();
   const int status = std::system(cmd.c_str());
@@ -92,7 +95,7 @@ TEST(SimCli, FittingLayoutExitsZeroWithGiB) {
 
 TEST(SimCli, OutOfMemoryExitsOneAfterTheReport) {
   // pp 4 with every expert on every GPU (ep 1): 15 MoE layers' experts per GPU.
-  const std::string svg = testing::TempDir() + "sim_oom.svg";
+  const std::string svg = testing::TempDir() + "sim_oom_" + std::to_string(getpid()) + ".svg";
   std::remove(svg.c_str());
   const CliRun r = run("sim --pp 4 --ep 1 --svg " + svg);
   EXPECT_EQ(r.rc, 1) << r.out << r.err;
