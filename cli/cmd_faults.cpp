@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -49,9 +50,51 @@ struct FaultsOptions {
   int64_t sweep_trials = 500;
   bool json = false;
   std::string svg;
+  std::string golden_path;  // write the --json report and the exact samples as a golden (scripts/regen_sim_goldens.sh)
   bool list = false;
   bool show_config = false;
 };
+
+// Every option that changes the result, explicitly, so that a golden re-runs exactly
+// (numbers to 17 significant digits read back as the same double).
+std::string result_args(const FaultsOptions& o) {
+  auto num = [](double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return std::string(buf);
+  };
+  std::string a = "--faults " + o.faults + " --model " + o.model + " --cluster " + o.cluster + " --layout " + o.layout +
+                  " --tokens " + num(o.tokens) + " --trials " + std::to_string(o.trials) + " --seed " +
+                  std::to_string(o.seed);
+  if (o.gpus > 0) a += " --gpus " + std::to_string(o.gpus);
+  if (o.tokens_per_step > 0) a += " --tokens-per-step " + num(o.tokens_per_step);
+  if (o.step_time_s > 0) a += " --step-time-s " + num(o.step_time_s);
+  if (o.train_days > 0) a += " --train-days " + num(o.train_days);
+  if (o.wall_days > 0) a += " --wall-days " + num(o.wall_days);
+  if (o.interval_s > 0) a += " --interval-s " + num(o.interval_s);
+  if (o.keep_last > 0) a += " --keep-last " + std::to_string(o.keep_last);
+  if (o.sweep) a += " --sweep --sweep-trials " + std::to_string(o.sweep_trials);
+  return a;
+}
+
+// A fixed seed gives the same bits on every run and thread count, so a golden stores the
+// per-trial samples exactly (C99 hexadecimal floats) next to the rounded report.
+nlohmann::json golden_json(const FaultsOptions& o, const nlohmann::json& report, const McSummary& s) {
+  auto hex = [](const std::vector<double>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (double x : v) {
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "%a", x);
+      a.push_back(buf);
+    }
+    return a;
+  };
+  return {{"format_version", 1},
+          {"regenerate", "scripts/regen_sim_goldens.sh (runs: preflight faults ARGS --write-golden PATH)"},
+          {"args", result_args(o)},
+          {"report", report},
+          {"exact", {{"wall_days_samples", hex(s.wall_days_samples)}, {"goodput_samples", hex(s.goodput_samples)}}}};
+}
 
 void run_faults(const FaultsOptions& o) {
   if (o.list) {
@@ -139,8 +182,10 @@ void run_faults(const FaultsOptions& o) {
   IntervalSweep sweep;
   if (o.sweep) sweep = sweep_checkpoint_interval(m, spec, so);
   if (!o.svg.empty()) write_file_atomic(o.svg, render_svg(m, s));
+  const nlohmann::json report = summary_to_json(m, s, origin, o.sweep ? &sweep : nullptr);
+  if (!o.golden_path.empty()) write_file_atomic(o.golden_path, golden_json(o, report, s).dump(2) + "\n");
   if (o.json) {
-    std::printf("%s\n", summary_to_json(m, s, origin, o.sweep ? &sweep : nullptr).dump(2).c_str());
+    std::printf("%s\n", report.dump(2).c_str());
   } else {
     std::fputs(format_text(m, s, origin, o.sweep ? &sweep : nullptr).c_str(), stdout);
   }
@@ -183,6 +228,8 @@ void register_faults(CLI::App& app) {
   add_number<int64_t>(cmd, "--sweep-trials", o->sweep_trials, "Trials per sweep point", 1, 1000000000);
   cmd->add_flag("--json", o->json, "Print machine-readable JSON");
   cmd->add_option("--svg", o->svg, "Write an SVG: histogram of wall-clock days and the timeline of one sampled run");
+  cmd->add_option("--write-golden", o->golden_path,
+                  "Write the JSON report and the exact per-trial samples as a golden (see scripts/regen_sim_goldens.sh)");
   cmd->add_flag("--list", o->list, "List the fault-model presets");
   cmd->add_flag("--show-config", o->show_config, "Print the resolved fault model (rates per GPU-hour) and exit");
   cmd->callback([o] { run_faults(*o); });

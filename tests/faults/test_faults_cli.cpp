@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -32,7 +33,9 @@ struct CliRun {
 
 CliRun run(const std::string& args) {
   const std::string dir = testing::TempDir();
-  const std::string out_path = dir + "faults_cli_out.txt", err_path = dir + "faults_cli_err.txt";
+  // Per process: other builds' tests may run at the same time in the same TempDir.
+  const std::string tag = std::to_string(getpid());
+  const std::string out_path = dir + "faults_cli_" + tag + "_out.txt", err_path = dir + "faults_cli_" + tag + "_err.txt";
   const std::string cmd = bin() + " " + args + " >" + out_path + " 2>" + err_path;
   const auto t0 = std::chrono::steady_clock::now();
   const int status = std::system(cmd.c_str());
@@ -122,6 +125,41 @@ TEST(FaultsCliRefusals, BadOverridesAreErrorsNotDefaults) {
   const json j = json::parse(r.out);
   EXPECT_EQ(j.at("checkpoint").at("interval_s"), 777);
   EXPECT_EQ(j.at("checkpoint").at("keep_last"), 7);
+}
+
+}  // namespace
+}  // namespace preflight::faults
+
+namespace preflight::faults {
+namespace {
+
+std::string source_dir() {
+  const char* s = std::getenv("PREFLIGHT_SOURCE_DIR");
+  return s && *s ? s : PREFLIGHT_SOURCE_DIR_PATH;
+}
+
+// A fixed seed gives the same bits for any thread count, so the goldens are compared
+// exactly: the whole rounded report and every per-trial sample bit for bit (hex floats).
+TEST(FaultsGoldens, MonteCarloReproducesBitForBit) {
+  int found = 0;
+  for (const char* name : {"deepseek-v3-2048-from-sim", "llama3-54d-window"}) {
+    SCOPED_TRACE(name);
+    const std::string path = source_dir() + "/goldens/faults/" + name + ".json";
+    const json golden = json::parse(read_file(path));
+    ASSERT_EQ(golden.at("format_version"), 1);
+    ASSERT_GT(golden.at("exact").at("wall_days_samples").size(), 0u);
+    const std::string out = testing::TempDir() + "faults_golden_" + std::to_string(getpid()) + ".json";
+    // Another thread count than the regeneration's (2): the bits must not depend on it.
+    const CliRun r = run("faults " + golden.at("args").get<std::string>() + " --threads 3 --write-golden " + out);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const json now = json::parse(read_file(out));
+    std::remove(out.c_str());
+    EXPECT_EQ(now.at("args"), golden.at("args"));
+    EXPECT_EQ(now.at("exact"), golden.at("exact")) << "per-trial samples differ; if intended, run scripts/regen_sim_goldens.sh";
+    EXPECT_EQ(now.at("report").dump(2), golden.at("report").dump(2)) << "if intended, run scripts/regen_sim_goldens.sh";
+    ++found;
+  }
+  EXPECT_EQ(found, 2);
 }
 
 }  // namespace
