@@ -25,11 +25,13 @@
 #include "reference/train/safetensors.hpp"
 #include "reference/train/sha256.hpp"
 #include "reference/train/trainer.hpp"
+#include "tests/train/reseal.hpp"
 
 namespace fs = std::filesystem;
 using namespace preflight;
 using namespace preflight::train;
 using nlohmann::json;
+using preflight::train::test::reseal;
 
 namespace {
 
@@ -89,29 +91,6 @@ std::string join_st(const std::string& header_text, const std::string& data) {
 }
 
 // ---- checkpoints --------------------------------------------------------------------------
-
-// trainer.json's "files" hashes (when it parses) and MANIFEST.sha256 (with its header)
-// recomputed from the files as they are now.
-void reseal(const std::string& ck, int64_t step) {
-  const std::string tj = ck + "/trainer.json";
-  try {
-    json j = json::parse(read_file(tj));
-    if (j.is_object() && j.contains("files") && j["files"].is_object()) {
-      for (const char* f : {"model.safetensors", "optimizer.safetensors"})
-        j["files"][f] = sha256_hex(read_file(ck + "/" + f));
-      write_file_atomic(tj, j.dump(2) + "\n");
-    }
-  } catch (const json::exception&) {
-    // not JSON: that is the edit under test
-  }
-  std::vector<std::pair<std::string, std::string>> listed;
-  for (const char* f : {"model.safetensors", "optimizer.safetensors", "trainer.json"})
-    listed.push_back({f, sha256_hex(read_file(ck + "/" + f))});
-  std::string m = "# preflight checkpoint step " + std::to_string(step) + ", files sha256 " +
-                  manifest_files_digest(listed) + "\n";
-  for (const auto& [f, sha] : listed) m += sha + "  " + f + "\n";
-  write_file_atomic(ck + "/MANIFEST.sha256", m);
-}
 
 struct RemoveAtExit {
   std::string dir;

@@ -15,6 +15,8 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <functional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +26,7 @@
 #include "reference/train/checkpoint.hpp"
 #include "reference/train/data.hpp"
 #include "reference/train/trainer.hpp"
+#include "tests/train/reseal.hpp"
 
 namespace fs = std::filesystem;
 using namespace preflight;
@@ -54,9 +57,9 @@ struct CliRun {
 pid_t spawn(const std::vector<std::string>& args, const std::string& out, const std::string& err) {
   const pid_t pid = ::fork();
   if (pid == 0) {
-    // One thread per child: these runs are tiny, and OpenMP's spinning workers of many short
-    // processes on a loaded 2-core machine cost seconds each (results do not depend on it).
-    ::setenv("OMP_NUM_THREADS", "1", 0);
+    // As under ctest (tests/CMakeLists.txt): OpenMP's spinning workers of many short runs on a
+    // loaded 2-core machine cost seconds each; passive waiting changes no result.
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     if (!std::freopen(out.c_str(), "w", stdout) || !std::freopen(err.c_str(), "w", stderr)) std::_Exit(126);
     std::vector<char*> argv;
     const std::string e = exe();
@@ -386,5 +389,47 @@ TEST(TrainCli, CorpusReadsADirectoryInSortedOrder) {
   EXPECT_EQ(read_file(d + "/one.tok"), read_file(d + "/two.tok"));
   expect_one_line_error(run({"corpus", in + "/none", "--out", d + "/x.tok"}), "no regular file", "empty directory");
   expect_one_line_error(run({"corpus", d + "/missing", "--out", d + "/x.tok"}), "no such file", "missing input");
+  fs::remove_all(d);
+}
+
+// Bad checkpoint files given to the binary (each resealed, so only the edit is wrong): rc 1
+// and one line, never an internal error (rc 3) or a crash.
+TEST(TrainCli, BadCheckpointFilesAreOneLineErrors) {
+  const std::string d = tmpdir("badck");
+  const std::string good = d + "/good";
+  ASSERT_EQ(run(train_args({"--steps", "4", "--data", corpus_path(), "--out", good, "--stop-at", "2"})).rc, 0);
+  using Edit = std::function<void(const std::string& ck)>;
+  auto trainer_json = [](std::function<void(nlohmann::json&)> f) -> Edit {
+    return [f](const std::string& ck) {
+      nlohmann::json j = nlohmann::json::parse(read_file(ck + "/trainer.json"));
+      f(j);
+      write_file_atomic(ck + "/trainer.json", j.dump(2));
+    };
+  };
+  const std::vector<std::tuple<std::string, Edit, std::string>> cases = {
+      {"bad JSON", [](const std::string& ck) { write_file_atomic(ck + "/trainer.json", "{\"step\": "); }, "not valid JSON"},
+      {"missing key", trainer_json([](nlohmann::json& j) { j.erase("tokens"); }), "'tokens'"},
+      {"wrong type", trainer_json([](nlohmann::json& j) { j["step"] = "2"; }), "'step'"},
+      {"optimizer", trainer_json([](nlohmann::json& j) { j["options"]["optimizer"] = "sgd"; }), "'options.optimizer'"},
+      {"position", trainer_json([](nlohmann::json& j) { j["loader"]["position"] = 1000000000; }), "'loader.position'"},
+      {"offsets", [](const std::string& ck) {
+         test::edit_safetensors_header(ck + "/model.safetensors", [](nlohmann::json& h) {
+           h["lm_head.weight"]["data_offsets"] = {int64_t{9223372036854775000}, INT64_MAX};
+           return h.dump();
+         });
+       }, "'lm_head.weight'"},
+      {"header array", [](const std::string& ck) {
+         test::edit_safetensors_header(ck + "/model.safetensors", [](nlohmann::json& h) { return "[" + h.dump() + "]"; });
+       }, "expected a JSON object"},
+  };
+  for (const auto& [what, edit, fragment] : cases) {
+    const std::string ck = d + "/case/" + checkpoint_dir_name(2);
+    fs::remove_all(d + "/case");
+    fs::create_directories(d + "/case");
+    fs::copy(good + "/" + checkpoint_dir_name(2), ck, fs::copy_options::recursive);
+    edit(ck);
+    test::reseal(ck, 2);
+    expect_one_line_error(run({"train", "--quiet", "--resume", ck}), fragment, what);
+  }
   fs::remove_all(d);
 }
