@@ -37,9 +37,10 @@ void print_reasons(const sim::PlanResult& r) {
                   rj.example_layout.c_str(), rj.example_message.c_str());
   }
   if (r.out_of_memory > 0)
-    std::printf("%lld out of memory; closest: %s needs %s of %s on its fullest rank\n",
+    std::printf("%lld out of memory; closest: %s needs %s of %s (%.2f%%) on its fullest rank\n",
                 static_cast<long long>(r.out_of_memory), r.closest_oom_layout.c_str(),
-                sim::format_gib(r.closest_oom_peak_bytes).c_str(), sim::format_gib(r.closest_oom_capacity_bytes).c_str());
+                sim::format_gib(r.closest_oom_peak_bytes).c_str(), sim::format_gib(r.closest_oom_capacity_bytes).c_str(),
+                100 * r.closest_oom_peak_bytes / r.closest_oom_capacity_bytes);
 }
 
 nlohmann::json plan_json(const ModelConfig& model, const sim::ClusterConfig& cluster, const PlanCliOptions& o,

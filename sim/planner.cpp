@@ -35,17 +35,33 @@ std::string without_origin(const std::string& msg) {
   return msg;
 }
 
+// The values in a message as N, so that candidates rejected by one constraint count
+// together; numbers that belong to a name or a formula stay ("1f1b", "2·pp", "zero3").
 std::string numbers_as_n(const std::string& msg) {
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
   std::string out;
   for (size_t i = 0; i < msg.size();) {
-    if (std::isdigit(static_cast<unsigned char>(msg[i]))) {
-      while (i < msg.size() && (std::isdigit(static_cast<unsigned char>(msg[i])) || msg[i] == '.' || msg[i] == 'e' ||
-                                msg[i] == '+'))
-        ++i;
-      out += 'N';
-    } else {
+    if (!digit(msg[i]) || (i > 0 && (word_char(msg[i - 1]) || msg[i - 1] == '.'))) {
       out += msg[i++];
+      continue;
     }
+    size_t j = i;
+    while (j < msg.size() && (digit(msg[j]) || (msg[j] == '.' && j + 1 < msg.size() && digit(msg[j + 1])))) ++j;
+    if (j + 1 < msg.size() && (msg[j] == 'e' || msg[j] == 'E') && (digit(msg[j + 1]) || msg[j + 1] == '+' || msg[j + 1] == '-')) {
+      size_t k = j + 1 + (digit(msg[j + 1]) ? 0 : 1);
+      if (k < msg.size() && digit(msg[k])) {
+        while (k < msg.size() && digit(msg[k])) ++k;
+        j = k;
+      }
+    }
+    const bool name = j < msg.size() && word_char(msg[j]);
+    // "2·pp": a coefficient of a named quantity (U+00B7 is 0xC2 0xB7 in UTF-8).
+    const bool coefficient = j + 2 < msg.size() && static_cast<unsigned char>(msg[j]) == 0xC2 &&
+                             static_cast<unsigned char>(msg[j + 1]) == 0xB7 &&
+                             std::isalpha(static_cast<unsigned char>(msg[j + 2]));
+    out += name || coefficient ? msg.substr(i, j - i) : std::string("N");
+    i = j;
   }
   return out;
 }

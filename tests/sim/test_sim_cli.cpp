@@ -198,6 +198,29 @@ TEST(PlanCli, NoLayoutFitsSaysWhy) {
   EXPECT_TRUE(p.at("best").empty());
 }
 
+TEST(PlanCli, ReasonsGroupValuesButKeepNames) {
+  const CliRun r = run("plan --global-batch 15360 --top 2 --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json p = json::parse(r.out);
+  EXPECT_EQ(p.at("enumerated").get<int64_t>(),
+            p.at("invalid").get<int64_t>() + p.at("out_of_memory").get<int64_t>() + p.at("fit").get<int64_t>());
+  bool interleaved = false, dualpipe = false;
+  int64_t reasons = 0;
+  for (const json& rj : p.at("rejections")) {
+    const std::string c = rj.at("constraint").get<std::string>();
+    reasons += rj.at("count").get<int64_t>();
+    EXPECT_EQ(c.find("NfNb"), std::string::npos) << c;  // a schedule's name is not a value
+    interleaved |= c.find("interleaved-1f1b needs micro-batches to be a multiple of pp = N, got N") != std::string::npos;
+    dualpipe |= c.find("dualpipe needs an even number >= 2·pp = N, got N") != std::string::npos;
+  }
+  EXPECT_TRUE(interleaved) << r.out.substr(0, 2000);
+  EXPECT_TRUE(dualpipe) << r.out.substr(0, 2000);
+  EXPECT_EQ(reasons, p.at("invalid").get<int64_t>());
+  // The closest out-of-memory candidate is over its capacity.
+  const json& oom = p.at("closest_out_of_memory");
+  EXPECT_GT(oom.at("peak_bytes").get<double>(), oom.at("capacity_bytes").get<double>());
+}
+
 TEST(PlanCli, AbsurdInputsAreRefusedOrSane) {
   expect_one_line_error("plan --global-batch 0", "--global-batch");
   expect_one_line_error("plan --global-batch 1e20", "--global-batch");
