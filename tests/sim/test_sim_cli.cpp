@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -131,6 +133,29 @@ TEST(SimCli, OutOfMemoryExitsOneAfterTheReport) {
   EXPECT_EQ(rep.at("inputs").at("pp"), 4);
   EXPECT_EQ(rep.at("inputs").at("ep"), 1);
   EXPECT_GT(rep.at("memory").at(0).at("total_bytes").get<double>(), 1e9);  // bytes, not GiB
+}
+
+// --svg, --trace and --json go through write_file_atomic: the files appear whole (they
+// parse), an existing file is replaced, and no temporary file is left next to them.
+TEST(SimCli, PicturesAndTracesAreWrittenWhole) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(testing::TempDir()) / ("sim_cli_atomic_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  write_file_atomic((dir / "p.svg").string(), "stale");
+  const CliRun r = run("sim --svg " + (dir / "p.svg").string() + " --trace " + (dir / "t.json").string());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"p.svg", "t.json"}));
+  const std::string svg = read_file((dir / "p.svg").string());
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
+  EXPECT_NO_THROW(json::parse(read_file((dir / "t.json").string())));
+  // An unwritable target is one line, rc 1.
+  expect_one_line_error("sim --svg " + (dir / "no-such-dir" / "p.svg").string(), "p.svg");
+  fs::remove_all(dir);
 }
 
 TEST(SimCli, HelpDocumentsTheExitStatus) {
