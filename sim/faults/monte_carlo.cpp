@@ -142,6 +142,12 @@ class Trial {
     if (pending_ && m_.checkpoint.async && pending_durable_t_ > t_) {
       stall += pending_durable_t_ - t_;  // one background write at a time
     }
+    if (t_ + stall > limit_s_ && !(next_fail_t_ < limit_s_)) {
+      // The wall-clock limit comes first: the run ends in this stall.
+      r_.checkpoint_stall_s += limit_s_ - t_;
+      t_ = limit_s_;
+      return;
+    }
     if (next_fail_t_ < t_ + stall) {
       if (pending_ && pending_durable_t_ <= next_fail_t_) {
         commit(pending_p_);
@@ -248,6 +254,14 @@ class Trial {
         commit(pending_p_);
         pending_ = false;
       }
+      if (t_ + pr_.write_s > limit_s_) {
+        // The run ends during the drain's write: the arrival counts, nothing is written.
+        r_.checkpoint_stall_s += limit_s_ - t_;
+        t_ = limit_s_;
+        restore_p = p_;
+        go_down(cls, restore_p, false);
+        return;
+      }
       t_ += pr_.write_s;
       r_.checkpoint_stall_s += pr_.write_s;
       commit(p_);
@@ -303,9 +317,11 @@ class Trial {
     const double lost = p_ - restore_p;
     r_.lost_work_s[cls] += lost;
     ++r_.interruptions[cls];
+    // The run ends at the wall-clock limit even in the middle of an outage: downtime and
+    // arrivals count up to it (a fixed window lasts exactly its length).
     double up_t = fault_t + outage_s(m_.classes[cls], fault_t);
-    r_.downtime_s[cls] += up_t - fault_t;
-    while (next_fail_t_ < up_t) {
+    r_.downtime_s[cls] += std::min(up_t, limit_s_) - fault_t;
+    while (next_fail_t_ < up_t && next_fail_t_ < limit_s_) {
       const double at = next_fail_t_;
       const int other = pick_class(pr_, rng_);
       next_fail_t_ = at + rng_.exponential(pr_.total_rate_per_s);
@@ -316,9 +332,10 @@ class Trial {
       }
       ++r_.interruptions[other];
       const double new_up = std::max(up_t, at + outage_s(c, at));
-      r_.downtime_s[other] += new_up - up_t;
+      r_.downtime_s[other] += std::min(new_up, limit_s_) - std::min(up_t, limit_s_);
       up_t = new_up;
     }
+    up_t = std::min(up_t, limit_s_);
     if (timeline_) timeline_->push_back({fault_t, up_t, lost, cls, beyond_kept});
     t_ = up_t;
     p_ = restore_p;

@@ -73,9 +73,10 @@ TEST(FaultsSvg, FixedWindowPlotsGoodputInPercent) {
   EXPECT_TRUE(has_text(texts, "Goodput per run")) << svg.substr(0, 600);
   EXPECT_TRUE(has_text(texts, "goodput of the run (%)"));
   EXPECT_FALSE(has_text(texts, "Wall-clock days per run"));
-  // No run ends before the window (its work is the window itself), so a day histogram
-  // would pile up at 30 days (past it only by the outage in progress at the end).
-  EXPECT_GE(s.wall_days.min, 30.0);
+  // Every run lasts exactly the window (its work is the window itself and a run stops at
+  // the window's end even during an outage): a day histogram would be one bar at 30.
+  EXPECT_EQ(s.wall_days.min, 30.0);
+  EXPECT_EQ(s.wall_days.max, 30.0);
   ASSERT_LT(s.goodput.min, s.goodput.max);
   expect_axes(texts, 100 * s.goodput.min, 100 * s.goodput.max);
   EXPECT_LE(numeric_rows(texts).begin()->second.back(), 100.0);
