@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -241,6 +242,25 @@ TEST(CliCheck, GoldenMismatchIsReportedApartFromReadiness) {
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
   EXPECT_NE(r.err.find("does not match the stored golden"), std::string::npos) << r.err;
   expect_one_line_error(run("check --golden " + d + "/absent.json"), "option --golden: no such file");
+  std::filesystem::remove_all(d);
+}
+
+TEST(CliCheck, GoldenComparisonIsExactAtAnyThreadCount) {
+  // The stored golden reproduces bit for bit, also on one thread (the default is every core).
+  const CliResult one = run("check --threads 1");
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NE(one.out.find("golden: every value matches "), std::string::npos) << one.out;
+  // One ulp off in a Monte Carlo mean (far inside its noise) is a difference.
+  const std::string d = scratch_dir("ulp");
+  auto g = nlohmann::json::parse(
+      read_file(test::source_dir() + "/goldens/check/deepseek-v3-671b__h800-2048__deepseek-v3-dualpipe.json"));
+  auto& v = g.at("values").at("interruptions.mean");
+  v["value"] = std::nextafter(v.at("value").get<double>(), 1e300);
+  write_file_atomic(d + "/ulp.json", g.dump(2));
+  const CliResult r = run("check --golden " + d + "/ulp.json");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("DIFFERS (within noise)"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("'interruptions.mean'"), std::string::npos) << r.err;
   std::filesystem::remove_all(d);
 }
 

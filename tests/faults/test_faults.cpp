@@ -594,7 +594,7 @@ TEST(FaultsCheck, GoldensMatchAndATamperedGoldenFails) {
     EXPECT_NE(out.find("READY"), std::string::npos) << out;
   }
   json g = json::parse(read_file(root + "goldens/check/deepseek-v3-671b__h800-2048__deepseek-v3-dualpipe.json"));
-  EXPECT_EQ(g["format"], "preflight-check-golden/1");
+  EXPECT_EQ(g["format"], "preflight-check-golden/2");
   EXPECT_EQ(g["regenerate"], "scripts/regen_check_goldens.sh");
   g["values"]["goodput.mean"]["value"] = g["values"]["goodput.mean"]["value"].get<double>() + 0.01;
   const std::string tampered = testing::TempDir() + "tampered_golden_" + std::to_string(getpid()) + ".json";
