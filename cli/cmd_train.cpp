@@ -207,6 +207,15 @@ void run_train(RunFlags f, const std::vector<std::string>& given) {
         fail("--out '", f.out, "' already holds checkpoints (newest ", newest_name(there), "): continue them with --resume '",
              f.out, "', or choose another directory");
     }
+    // The default warm-up (10 steps) must be below --steps; for a short run the user did not
+    // ask for one, so a tenth of the run is used instead of refusing `train --steps 5`.
+    const bool warmup_given = std::find(given.begin(), given.end(), "--warmup") != given.end();
+    if (!warmup_given && f.o.schedule != "constant" && f.o.warmup >= f.o.steps) {
+      const int64_t short_warmup = f.o.steps / 10;
+      notes.push_back("--warmup " + std::to_string(short_warmup) + " (a tenth of --steps " + std::to_string(f.o.steps) +
+                      ": the default " + std::to_string(f.o.warmup) + " is not below it)");
+      f.o.warmup = short_warmup;
+    }
     t = std::make_unique<train::Trainer>(f.o);
   }
   const train::TrainOptions& o = t->options();
@@ -411,7 +420,7 @@ void register_train(CLI::App& app) {
   cmd->add_option("--schedule", o.schedule, "cosine | wsd | constant (all with linear warm-up)")->capture_default_str();
   add_number<double>(cmd, "--lr", o.lr, "Peak learning rate", 0, L::kMaxLr);
   add_number<double>(cmd, "--lr-min", o.lr_min, "Final learning rate (cosine, wsd); at most --lr", 0, L::kMaxLr);
-  add_number<int64_t>(cmd, "--warmup", o.warmup, "Warm-up steps (below --steps, except for constant)", 0, kSteps);
+  add_number<int64_t>(cmd, "--warmup", o.warmup, "Warm-up steps (below --steps, except for constant; when not given and --steps <= 10: --steps / 10)", 0, kSteps);
   add_number<double>(cmd, "--weight-decay", o.weight_decay, "Decoupled weight decay", 0, L::kMaxWeight);
   add_number<double>(cmd, "--max-grad-norm", o.max_grad_norm, "Global-norm clip (0: off)", 0, L::kMaxGradNorm);
   cmd->add_flag("--bf16-moments", o.bf16_moments, "AdamW moments in bf16");

@@ -142,6 +142,19 @@ TEST(TrainCli, LogEveryZeroOrEmptyIsAFlagError) {
   EXPECT_NE(ok.out.find("step 2 "), std::string::npos) << ok.out;
 }
 
+// `train --steps 5` without --warmup: the default warm-up (10) is not below the run's length;
+// a tenth of the run is used (and said) instead of refusing. An explicit --warmup is checked.
+TEST(TrainCli, ShortRunWithoutWarmupUsesATenth) {
+  const CliRun r = run({"train", "--batch", "2", "--seq-len", "16", "--steps", "5", "--quiet"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("--warmup 0 (a tenth of --steps 5"), std::string::npos) << r.err;
+  expect_one_line_error(run({"train", "--batch", "2", "--seq-len", "16", "--steps", "5", "--warmup", "10", "--quiet"}),
+                        "--warmup = 10 must be below --steps = 5", "explicit --warmup 10");
+  const CliRun ok = run({"train", "--batch", "2", "--seq-len", "16", "--steps", "11", "--stop-at", "1", "--quiet"});
+  ASSERT_EQ(ok.rc, 0) << ok.err;
+  EXPECT_EQ(ok.err.find("--warmup"), std::string::npos) << ok.err;  // the default fits: nothing to say
+}
+
 // Every out-of-range training number: one line naming the flag, rc 1, before any step.
 TEST(TrainCli, OutOfRangeNumbersNameTheFlag) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
