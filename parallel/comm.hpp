@@ -38,6 +38,8 @@ class Transport {
   // A message of unknown size.
   virtual std::vector<uint8_t> recv_any_size(int src, uint64_t tag) = 0;
   virtual std::string backend() const = 0;  // "threads", "mpi", "nccl"
+  // How long a receive waits before naming the silent rank (threads: for the whole world).
+  virtual void set_timeout_s(double seconds) = 0;
 };
 
 // The one-device reduction order of docs/NUMERICS.md ("the fixed binary tree"), on vectors:
@@ -57,6 +59,7 @@ class Comm {
   int size() const { return static_cast<int>(members_.size()); }
   int world_rank_of(int group_rank) const { return members_.at(static_cast<size_t>(group_rank)); }
   const std::string& name() const { return name_; }
+  Transport& transport() { return *t_; }
 
   // Point to point within the group; `tag` < 2^32 is the caller's.
   void send(int dst, uint32_t tag, const void* data, size_t bytes);

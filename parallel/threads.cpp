@@ -65,6 +65,10 @@ class World {
   }
 
   int size() const { return n_; }
+  void set_timeout_s(double s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    timeout_s_ = s;
+  }
   // The first rank that failed (the root cause: later failures wait on it), -1 if none.
   int first_failed() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -87,6 +91,10 @@ class ThreadTransport final : public Transport {
   int world_rank() const override { return rank_; }
   int world_size() const override { return w_->size(); }
   std::string backend() const override { return "threads"; }
+  void set_timeout_s(double s) override {
+    if (!(s > 0)) fail("threads backend: timeout ", s, " s: expected a positive time");
+    w_->set_timeout_s(s);
+  }
 
   void send(int dst, uint64_t tag, const void* data, size_t bytes) override {
     check_peer(dst);

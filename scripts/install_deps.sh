@@ -4,7 +4,7 @@
 # CUDA path is built when /usr/local/cuda/bin/nvcc exists and skipped otherwise.
 set -euo pipefail
 
-packages=(cmake make g++ libeigen3-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev)
+packages=(cmake make g++ libeigen3-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
