@@ -12,41 +12,21 @@
 #include <nlohmann/json.hpp>
 
 #include "reference/core/atomic_file.hpp"
+#include "tests/cli_run.hpp"
 #include "tests/core/test_util.hpp"
 
 namespace preflight {
 namespace {
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using CliResult = test::CliRun;
 
-std::string binary() { return test::preflight_binary(); }
-
-CliResult run_with_prefix(const std::string& prefix, const std::string& args) {
-  const auto dir = std::filesystem::temp_directory_path();
-  const std::string out_path = (dir / ("pf-out-" + std::to_string(::getpid()))).string();
-  const std::string err_path = (dir / ("pf-err-" + std::to_string(::getpid()))).string();
-  const std::string cmd = prefix + binary() + " " + args + " >" + out_path + " 2>" + err_path;
-  const int status = std::system(cmd.c_str());
-  CliResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(out_path);
-  r.err = read_file(err_path);
-  std::filesystem::remove(out_path);
-  std::filesystem::remove(err_path);
-  return r;
-}
-
-CliResult run(const std::string& args) { return run_with_prefix("", args); }
+CliResult run(const std::string& args) { return test::run_cli(args); }
 
 // Runs the binary with `dir` as the working directory.
-CliResult run_cd(const std::string& dir, const std::string& args) { return run_with_prefix("cd '" + dir + "' && ", args); }
+CliResult run_cd(const std::string& dir, const std::string& args) { return test::run_cli(args, "cd '" + dir + "' && "); }
 
 void expect_one_line_error(const CliResult& r, const std::string& fragment) {
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.rc, 0);
   EXPECT_TRUE(r.out.empty()) << r.out;
   ASSERT_FALSE(r.err.empty());
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "exactly one line: " << r.err;
@@ -62,14 +42,14 @@ std::string temp_file(const std::string& name, const std::string& contents) {
 
 TEST(Cli, ModelDefaultPrintsDeepSeekAccounting) {
   const CliResult r = run("model");
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("deepseek-v3-671b"), std::string::npos);
   EXPECT_NE(r.out.find("671.026 B"), std::string::npos) << r.out;
 }
 
 TEST(Cli, ModelJsonIsMachineReadable) {
   const CliResult r = run("model --config llama3-405b --json --seq-len 8192");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["flops_per_token"]["seq_len"], 8192);
   const double total = j["parameters"]["total_without_mtp"]["total"].get<double>();
@@ -78,15 +58,15 @@ TEST(Cli, ModelJsonIsMachineReadable) {
 
 TEST(Cli, ModelAcceptsHuggingFaceConfigPath) {
   const CliResult r = run("model --json --config " + test::data_path("hf-deepseek-v3-config.json"));
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_NEAR(j["parameters"]["total_without_mtp"]["total"].get<double>() / 671.0e9, 1.0, 0.001);
 }
 
 TEST(Cli, VersionAndHelp) {
-  EXPECT_EQ(run("version").exit_code, 0);
+  EXPECT_EQ(run("version").rc, 0);
   const CliResult help = run("model --help");
-  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_EQ(help.rc, 0);
   EXPECT_NE(help.out.find("--config"), std::string::npos);
 }
 
@@ -115,13 +95,13 @@ TEST(Cli, BadFlagValuesAreBadInputRcOne) {
                            "model --seq-len ''", "model --seq-len 12x"}) {
     SCOPED_TRACE(args);
     const CliResult r = run(args);
-    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.rc, 1);
     expect_one_line_error(r, "--seq-len");
   }
   // A config whose number a double cannot hold names the file and the field.
   const std::string huge = temp_file("huge.json", "{\"format\": \"preflight-model/1\", \"hidden_size\": 1e400}");
   const CliResult r = run("model --config " + huge);
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.rc, 1);
   expect_one_line_error(r, "field 'hidden_size'");
   EXPECT_NE(r.err.find(huge), std::string::npos) << r.err;
   std::filesystem::remove(huge);
@@ -131,17 +111,17 @@ TEST(Cli, SyntaxErrorsAreRcTwo) {
   for (const char* args : {"model --no-such-flag", "model --seq-len", "model --json extra-positional"}) {
     SCOPED_TRACE(args);
     const CliResult r = run(args);
-    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.rc, 2) << r.err;
     expect_one_line_error(r, "");
   }
 }
 
 TEST(Cli, VersionFlagAndJson) {
   const CliResult flag = run("--version");
-  EXPECT_EQ(flag.exit_code, 0) << flag.err;
+  EXPECT_EQ(flag.rc, 0) << flag.err;
   EXPECT_EQ(flag.out.rfind("preflight ", 0), 0u) << flag.out;
   const CliResult j = run("version --json");
-  ASSERT_EQ(j.exit_code, 0) << j.err;
+  ASSERT_EQ(j.rc, 0) << j.err;
   const auto doc = nlohmann::json::parse(j.out);
   EXPECT_EQ("preflight " + doc.at("version").get<std::string>() + "\n", flag.out);
   EXPECT_TRUE(doc.at("cuda_path").at("built").is_boolean());
@@ -149,7 +129,7 @@ TEST(Cli, VersionFlagAndJson) {
 
 TEST(Cli, ModelSaysWhichSequenceLengthItUsed) {
   const CliResult r = run("model --json --config " + test::data_path("hf-qwen3-8b-config.json"));
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j.at("seq_len"), j.at("config").at("max_position_embeddings"));
   EXPECT_EQ(j.at("seq_len_source"), "max_position_embeddings");
@@ -182,7 +162,7 @@ std::string layout_copy(const std::string& dir, const std::string& name, const s
 TEST(CliCheck, FindsItsGoldensFromAnyWorkingDirectory) {
   const std::string d = scratch_dir("cwd");  // empty: no goldens/ here
   const CliResult r = run_cd(d, "check");
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("READY: every pipeline rank fits in memory"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("golden: every value matches "), std::string::npos) << r.out;
   std::filesystem::remove_all(d);
@@ -190,7 +170,7 @@ TEST(CliCheck, FindsItsGoldensFromAnyWorkingDirectory) {
 
 TEST(CliCheck, NoGoldenSaysNothingWasCompared) {
   const CliResult r = run("check --no-golden");
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("golden: not compared (--no-golden)"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("matches"), std::string::npos) << r.out;
   const auto j = nlohmann::json::parse(run("check --no-golden --json").out);
@@ -202,7 +182,7 @@ TEST(CliCheck, UsersLayoutWithoutAGoldenIsReady) {
   const std::string d = scratch_dir("mine");
   const std::string layout = layout_copy(d, "my-layout", [](nlohmann::json&) {});
   const CliResult r = run_cd(d, "check --layout " + layout);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("READY: every pipeline rank fits in memory"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("golden: none stored"), std::string::npos) << r.out;
   const auto j = nlohmann::json::parse(run_cd(d, "check --json --layout " + layout).out);
@@ -217,7 +197,7 @@ TEST(CliCheck, LayoutThatDoesNotFitIsNotReadyInGiB) {
     j["micro_batch_size"] = 4, j["global_batch_size"] = 30720, j["recompute"] = "none", j["zero_stage"] = 0;
   });
   const CliResult r = run("check --layout " + layout);
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("NOT READY"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("check failed: pipeline rank 0 needs "), std::string::npos) << r.err;
   // Sizes as "441.1 GiB", not std::to_string's six decimals.
@@ -235,7 +215,7 @@ TEST(CliCheck, GoldenMismatchIsReportedApartFromReadiness) {
   const std::string path = d + "/changed.json";
   write_file_atomic(path, g.dump(2));
   const CliResult r = run("check --golden " + path);
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("READY: every pipeline rank fits in memory"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("golden: 1 value(s) differ from " + path), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("'step_time_s'"), std::string::npos) << r.out;
@@ -248,7 +228,7 @@ TEST(CliCheck, GoldenMismatchIsReportedApartFromReadiness) {
 TEST(CliCheck, GoldenComparisonIsExactAtAnyThreadCount) {
   // The stored golden reproduces bit for bit, also on one thread (the default is every core).
   const CliResult one = run("check --threads 1");
-  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.rc, 0) << one.err;
   EXPECT_NE(one.out.find("golden: every value matches "), std::string::npos) << one.out;
   // One ulp off in a Monte Carlo mean (far inside its noise) is a difference.
   const std::string d = scratch_dir("ulp");
@@ -258,7 +238,7 @@ TEST(CliCheck, GoldenComparisonIsExactAtAnyThreadCount) {
   v["value"] = std::nextafter(v.at("value").get<double>(), 1e300);
   write_file_atomic(d + "/ulp.json", g.dump(2));
   const CliResult r = run("check --golden " + d + "/ulp.json");
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("DIFFERS (within noise)"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("'interruptions.mean'"), std::string::npos) << r.err;
   std::filesystem::remove_all(d);
@@ -276,7 +256,7 @@ TEST(CliCheck, NumbersAreRangeChecked) {
 TEST(Cli, ParityWithoutTheCudaPathIsOneLineRcOne) {
   for (const char* args : {"parity", "parity --json"}) {
     const CliResult r = run(args);
-    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.rc, 1);
     expect_one_line_error(r, "without the CUDA path");
   }
 }

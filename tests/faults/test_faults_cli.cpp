@@ -14,38 +14,15 @@
 #include <nlohmann/json.hpp>
 
 #include "reference/core/atomic_file.hpp"
+#include "tests/cli_run.hpp"
 
 namespace preflight::faults {
 namespace {
 
 using nlohmann::json;
 
-std::string bin() {
-  const char* b = std::getenv("PREFLIGHT_BIN");
-  return b && *b ? b : PREFLIGHT_BIN_PATH;
-}
-
-struct CliRun {
-  int rc = -1;
-  std::string out, err;
-  double wall_s = 0;
-};
-
-CliRun run(const std::string& args) {
-  const std::string dir = testing::TempDir();
-  // Per process: other builds' tests may run at the same time in the same TempDir.
-  const std::string tag = std::to_string(getpid());
-  const std::string out_path = dir + "faults_cli_" + tag + "_out.txt", err_path = dir + "faults_cli_" + tag + "_err.txt";
-  const std::string cmd = bin() + " " + args + " >" + out_path + " 2>" + err_path;
-  const auto t0 = std::chrono::steady_clock::now();
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(out_path);
-  r.err = read_file(err_path);
-  return r;
-}
+using test::CliRun;
+CliRun run(const std::string& args) { return test::run_cli(args); }
 
 // rc 1 within a few seconds, nothing on stdout, one line on stderr naming `what`.
 void expect_refused(const std::string& args, const std::string& what) {
