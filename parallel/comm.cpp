@@ -4,27 +4,15 @@
 #include <utility>
 
 #include "reference/core/error.hpp"
+#include "reference/numerics/tree_sum.hpp"
 
 namespace preflight::parallel {
 
 std::vector<float> tree_sum(const std::vector<const float*>& parts, size_t n) {
   if (parts.empty()) return std::vector<float>(n, 0.0f);
-  std::vector<std::vector<float>> stack;
-  std::vector<int> level;
-  for (const float* p : parts) {
-    stack.emplace_back(p, p + n), level.push_back(0);
-    while (stack.size() >= 2 && level[level.size() - 1] == level[level.size() - 2]) {
-      std::vector<float>& left = stack[stack.size() - 2];
-      const std::vector<float>& right = stack.back();
-      for (size_t i = 0; i < n; ++i) left[i] = left[i] + right[i];
-      stack.pop_back(), level.pop_back();
-      level.back() += 1;
-    }
-  }
-  std::vector<float> r = std::move(stack.back());
-  for (size_t k = stack.size() - 1; k-- > 0;)  // fold from the newest: r = below + r
-    for (size_t i = 0; i < n; ++i) r[i] = stack[k][i] + r[i];
-  return r;
+  num::TreeSum t;
+  for (const float* p : parts) t.push(std::vector<float>(p, p + n));
+  return t.finish();
 }
 
 Comm::Comm(std::shared_ptr<Transport> transport) : t_(std::move(transport)) {

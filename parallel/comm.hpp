@@ -42,12 +42,9 @@ class Transport {
   virtual void set_timeout_s(double seconds) = 0;
 };
 
-// The one-device reduction order of docs/NUMERICS.md ("the fixed binary tree"), on vectors:
-// contributions are taken in index order; equal-sized blocks of 1, 2, 4, ... are added as
-// they complete (left + right); the remaining blocks are folded from the newest, r = below + r.
-// For n = 2^k this is the perfect pairwise tree. It is the order the single-device trainer
-// sums micro-batch gradients in (reference/train/trainer.cpp, accumulate / tree_sum).
-// parts[i] all have `n` elements; the result has n.
+// The micro-batch tree of docs/NUMERICS.md (num::TreeSum, reference/numerics/tree_sum.hpp,
+// the order the single-device trainer sums micro-batch gradients in) over parts[0..] of `n`
+// elements each, in index order; n zeros when there are none.
 std::vector<float> tree_sum(const std::vector<const float*>& parts, size_t n);
 
 class Comm {

@@ -13,6 +13,7 @@
 #include "reference/core/config_io.hpp"
 #include "reference/core/error.hpp"
 #include "reference/core/json_fields.hpp"
+#include "reference/numerics/tree_sum.hpp"
 #include "reference/optim/qk_clip.hpp"
 #include "reference/optim/schedules.hpp"
 #include "reference/train/checkpoint.hpp"
@@ -53,22 +54,7 @@ void add_into(float* a, const float* b, int64_t n) {  // a = a + b, one float ad
   for (int64_t i = 0; i < n; ++i) a[i] = a[i] + b[i];
 }
 
-// The tree of trainer.hpp over scalars (the same shape as the gradient tree).
-float tree_sum(const std::vector<float>& v) {
-  std::vector<float> st;
-  std::vector<int> lv;
-  for (float x : v) {
-    st.push_back(x), lv.push_back(0);
-    while (st.size() >= 2 && lv[lv.size() - 1] == lv[lv.size() - 2]) {
-      const float r = st.back();
-      st.pop_back(), lv.pop_back();
-      st.back() = st.back() + r, lv.back() += 1;
-    }
-  }
-  float r = st.back();
-  for (size_t i = st.size() - 1; i-- > 0;) r = st[i] + r;
-  return r;
-}
+using num::tree_sum;  // the tree of trainer.hpp over scalars (reference/numerics/tree_sum.hpp)
 
 std::string hex_bits(float f) {
   uint32_t u;
@@ -271,15 +257,6 @@ float Trainer::lr_at_step(int64_t s) const {
   return optim::lr_at(c, s);
 }
 
-void Trainer::accumulate(std::vector<std::vector<float>>& st, std::vector<int>& lv, std::vector<float>&& g) const {
-  st.push_back(std::move(g)), lv.push_back(0);
-  while (st.size() >= 2 && lv[lv.size() - 1] == lv[lv.size() - 2]) {
-    add_into(st[st.size() - 2].data(), st.back().data(), static_cast<int64_t>(st.back().size()));
-    st.pop_back(), lv.pop_back();
-    lv.back() += 1;
-  }
-}
-
 bool Trainer::poisoned(int64_t attempt) const {
   return std::find(opt_.poison_steps.begin(), opt_.poison_steps.end(), attempt) != opt_.poison_steps.end();
 }
@@ -337,8 +314,7 @@ StepReport Trainer::step() {
   const bool poison = poisoned(attempt);
   attempts_ += 1;
 
-  std::vector<std::vector<float>> stack;
-  std::vector<int> levels;
+  num::TreeSum grads(add_into);  // the micro-batch tree (trainer.hpp)
   std::vector<float> losses, ces, mtps, auxs;
   std::vector<std::vector<int64_t>> counts;
   std::vector<std::vector<float>> max_logit;
@@ -366,7 +342,7 @@ StepReport Trainer::step() {
       nonfinite = e.what();
       continue;
     }
-    accumulate(stack, levels, std::move(g));
+    grads.push(std::move(g));
   }
   r.tokens = tokens_ + K * B * T;
   auto skip = [&](const std::string& event) {
@@ -395,11 +371,7 @@ StepReport Trainer::step() {
     r.loss = std::numeric_limits<float>::quiet_NaN();
     return skip("nonfinite-skip");
   }
-  std::vector<float> g = std::move(stack.back());
-  for (size_t i = stack.size() - 1; i-- > 0;) {  // fold from the top: r = below + r
-    add_into(stack[i].data(), g.data(), n);
-    g = std::move(stack[i]);
-  }
+  std::vector<float> g = grads.finish();
   const float inv_k = static_cast<float>(1.0 / static_cast<double>(K));
   if (K > 1) {
 #pragma omp parallel for schedule(static)

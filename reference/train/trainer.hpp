@@ -177,7 +177,6 @@ class Trainer {
   void draw(PackedBatch& mb, LoaderState& st, bool poison) const;  // next micro-batch, poison hook applied
   float micro_mean(const std::vector<float>& v) const;             // the tree mean over micro-batches
   std::string classify_spike(float loss);  // "degraded-skip", "spike-skip" or "data-shift"
-  void accumulate(std::vector<std::vector<float>>& stack, std::vector<int>& levels, std::vector<float>&& g) const;
 
   TrainOptions opt_;
   ModelConfig config_;
