@@ -25,6 +25,7 @@
 #include "reference/train/safetensors.hpp"
 #include "reference/train/sha256.hpp"
 #include "reference/train/trainer.hpp"
+#include "tests/train/train_test_util.hpp"
 #include "tests/train/reseal.hpp"
 
 namespace fs = std::filesystem;
@@ -35,18 +36,10 @@ using preflight::train::test::reseal;
 
 namespace {
 
-std::string tmpdir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("preflight-test-ckpt-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string tmpdir(const std::string& name) { return test::fresh_tmpdir("ckpt-" + name); }
+using test::small;
 
-TrainOptions small(int64_t steps) {
-  TrainOptions o;
-  o.batch = 2, o.seq_len = 16, o.steps = steps, o.warmup = 2, o.lr = 3e-3;
-  return o;
-}
+
 
 std::string error_of(const std::function<void()>& f) {
   try {

@@ -27,6 +27,7 @@
 #include "reference/train/safetensors.hpp"
 #include "reference/train/sha256.hpp"
 #include "reference/train/trainer.hpp"
+#include "tests/train/train_test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace preflight;
@@ -34,20 +35,12 @@ using namespace preflight::train;
 
 namespace {
 
-std::string corpus() { return std::string(PREFLIGHT_SOURCE_DIR_PATH) + "/data/debian-licenses.tok"; }
+std::string tmpdir(const std::string& name) { return test::fresh_tmpdir("train-" + name); }
+std::string corpus() { return test::corpus_path(); }
+using test::small;
 
-std::string tmpdir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("preflight-test-train-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
 
-TrainOptions small(int64_t steps) {
-  TrainOptions o;
-  o.batch = 2, o.seq_len = 16, o.steps = steps, o.warmup = 2, o.lr = 3e-3;
-  return o;
-}
+
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;

@@ -26,6 +26,7 @@
 #include "reference/train/checkpoint.hpp"
 #include "reference/train/data.hpp"
 #include "reference/train/trainer.hpp"
+#include "tests/train/train_test_util.hpp"
 #include "tests/train/reseal.hpp"
 
 namespace fs = std::filesystem;
@@ -34,18 +35,14 @@ using namespace preflight::train;
 
 namespace {
 
+std::string tmpdir(const std::string& name) { return test::fresh_tmpdir("train-cli-" + name); }
+using test::corpus_path;
+
 std::string exe() {
   const char* bin = std::getenv("PREFLIGHT_BIN");
   return bin ? bin : PREFLIGHT_BIN_PATH;
 }
-std::string corpus_path() { return std::string(PREFLIGHT_SOURCE_DIR_PATH) + "/data/debian-licenses.tok"; }
 
-std::string tmpdir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("preflight-test-train-cli-" + std::to_string(::getpid()) + "-" + name);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
 
 struct CliRun {
   int rc = -1;   // exit status; -1 when killed by a signal
