@@ -249,8 +249,8 @@ void run_check(const CheckOptions& o) {
                 rep.schedule.c_str(), static_cast<long long>(rep.global_batch_size), static_cast<long long>(rep.seq_len));
     std::printf("memory per pipeline rank (GiB):\n");
     for (const sim::StageMemory& m : rep.memory)
-      std::printf("  rank %-3lld %8.2f of %6.2f  %s\n", static_cast<long long>(m.stage), m.total_bytes / 1073741824.0,
-                  m.capacity_bytes / 1073741824.0, m.fits ? "fits" : "DOES NOT FIT");
+      std::printf("  rank %-3lld %8.2f of %6.2f  %s\n", static_cast<long long>(m.stage), sim::gib(m.total_bytes),
+                  sim::gib(m.capacity_bytes), m.fits ? "fits" : "DOES NOT FIT");
     std::printf("\none step (timing simulator):\n");
     std::printf("  step time %.3f s, bubble %.2f%%, MFU %.2f%%, %.1f tokens/s per GPU, %.4g tokens/step\n", rep.step_time_s,
                 100 * rep.bubble_fraction, 100 * rep.mfu, rep.tokens_per_s_per_gpu, rep.tokens_per_step);
